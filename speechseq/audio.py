@@ -1,0 +1,123 @@
+"""Load, check, resample and save audio with soundfile and torchaudio.functional.
+
+Everything libsndfile reads (wav, flac, ogg, mp3 on recent builds, …) is supported. Bad input
+raises :class:`~speechseq.errors.SpeechseqError` naming the file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from speechseq.errors import SpeechseqError
+
+__all__ = ["load_audio", "save_audio", "resample", "to_mono", "audio_duration", "AUDIO_SUFFIXES"]
+
+# Suffixes we look for when walking folders; libsndfile decides what it can really read.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64")
+
+# Peak amplitude below which a file counts as silent (about -90 dBFS).
+_SILENCE_PEAK = 3e-5
+
+
+def to_mono(waveform: torch.Tensor) -> torch.Tensor:
+    """Average channels.
+
+    Args:
+        waveform: (T,) or (T, C) samples.
+
+    Returns:
+        (T,) samples.
+    """
+    if waveform.dim() == 2:
+        return waveform.mean(dim=1)
+    return waveform
+
+
+def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
+    """Resample (..., T) samples from ``orig_rate`` to ``new_rate`` (band-limited sinc)."""
+    if orig_rate == new_rate:
+        return waveform
+    return AF.resample(waveform, orig_rate, new_rate)
+
+
+def _read(path: Path) -> tuple[np.ndarray, int]:
+    if not path.exists():
+        raise SpeechseqError(f"{path}: no such file")
+    if path.is_dir():
+        raise SpeechseqError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise SpeechseqError(f"{path}: file is empty")
+    try:
+        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except sf.LibsndfileError as err:
+        raise SpeechseqError(f"{path}: not readable as audio ({err.error_string})") from None
+    except (RuntimeError, ValueError, TypeError, OSError) as err:
+        raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
+    return data, rate
+
+
+def load_audio(
+    path: str | Path, sample_rate: int | None = None, check_silence: bool = True
+) -> torch.Tensor:
+    """Read a file, mix it to mono and resample it.
+
+    Args:
+        path: an audio file libsndfile can read.
+        sample_rate: rate to resample to; ``None`` keeps the file's rate.
+        check_silence: reject files whose samples are all (near) zero.
+
+    Returns:
+        (T,) float32 samples in [-1, 1].
+
+    Raises:
+        SpeechseqError: missing, empty, truncated, not audio, no samples, NaN/inf samples or silent.
+    """
+    path = Path(path)
+    data, rate = _read(path)
+    if data.shape[0] == 0:
+        raise SpeechseqError(f"{path}: holds no audio samples (empty or truncated)")
+    if not np.isfinite(data).all():
+        raise SpeechseqError(f"{path}: contains NaN or infinite samples")
+    if check_silence and float(np.abs(data).max()) < _SILENCE_PEAK:
+        raise SpeechseqError(f"{path}: is silent (every sample is near zero)")
+    waveform = to_mono(torch.from_numpy(data))  # (T,)
+    if sample_rate is not None:
+        waveform = resample(waveform, rate, sample_rate)
+    return waveform.contiguous()
+
+
+def audio_duration(path: str | Path) -> float:
+    """Duration in seconds read from the header, without decoding the samples."""
+    path = Path(path)
+    if not path.exists():
+        raise SpeechseqError(f"{path}: no such file")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError) as err:
+        raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
+    return info.frames / info.samplerate
+
+
+def save_audio(path: str | Path, waveform: torch.Tensor, sample_rate: int) -> None:
+    """Write (T,) or (T, C) float samples as 16-bit PCM (format from the suffix, wav by default)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = waveform.detach().cpu().float().clamp(-1.0, 1.0).numpy()
+    fmt = path.suffix.lstrip(".").upper() or "WAV"
+    # 16-bit PCM where the container has it; compressed formats (ogg, mp3, …) take their default.
+    subtype = "PCM_16" if fmt in ("WAV", "FLAC", "AIFF", "AIF", "AU", "W64") else None
+    try:
+        sf.write(
+            str(path),
+            data,
+            sample_rate,
+            subtype=subtype,
+            format="AIFF" if fmt == "AIF" else "OGG" if fmt == "OPUS" else fmt,
+        )
+    except (sf.LibsndfileError, ValueError, TypeError) as err:
+        raise SpeechseqError(f"{path}: cannot write audio in this format ({err})") from None

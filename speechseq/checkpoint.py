@@ -1,0 +1,89 @@
+"""Checkpoints that rebuild the whole pipeline on their own and load with ``weights_only=True``.
+
+A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no pickled classes):
+
+    {"format": "speechseq-asr", "version": 1,
+     "model_config": {...}, "feature_config": {...}, "tokenizer": {...},
+     "model": state_dict,
+     "train_state": {...}}          # optimizer, scheduler, step, RNG…; absent in released models
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+from speechseq.errors import SpeechseqError
+from speechseq.features import FeatureConfig
+from speechseq.models.asr import Recognizer, RecognizerConfig
+from speechseq.text import CharTokenizer
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_recognizer", "ASR_FORMAT"]
+
+ASR_FORMAT = "speechseq-asr"
+VERSION = 1
+
+
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """Write atomically: a temporary file in the same folder, then rename, so a kill mid-write
+    never leaves a truncated checkpoint behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def load_checkpoint(path: str | Path, expected_format: str | None = ASR_FORMAT) -> dict:
+    """Read a checkpoint without running pickled code.
+
+    Raises:
+        SpeechseqError: missing, unreadable, or not a speechseq checkpoint of that kind.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechseqError(f"{path}: no such model file")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a corrupt or foreign file
+        raise SpeechseqError(f"{path}: not a readable speechseq checkpoint ({err})") from None
+    if not isinstance(state, dict) or "format" not in state:
+        raise SpeechseqError(f"{path}: not a speechseq checkpoint")
+    if expected_format is not None and state["format"] != expected_format:
+        raise SpeechseqError(f"{path}: a {state['format']} checkpoint, expected {expected_format}")
+    return state
+
+
+def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: CharTokenizer) -> dict:
+    """The model part of a checkpoint (everything inference needs)."""
+    return {
+        "format": ASR_FORMAT,
+        "version": VERSION,
+        "model_config": model.config.to_dict(),
+        "feature_config": feature_config.to_dict(),
+        "tokenizer": tokenizer.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+
+
+def load_recognizer(
+    path: str | Path,
+) -> tuple[Recognizer, FeatureConfig, CharTokenizer, dict]:
+    """Rebuild a recognizer from a checkpoint alone.
+
+    Returns:
+        model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
+    """
+    state = load_checkpoint(path, ASR_FORMAT)
+    model = Recognizer(RecognizerConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return (
+        model,
+        FeatureConfig.from_dict(state["feature_config"]),
+        CharTokenizer.from_dict(state["tokenizer"]),
+        state,
+    )

@@ -1,0 +1,220 @@
+"""Experiment configs: one YAML per experiment, in sections, loaded into frozen dataclasses and
+overridable from the command line (``train.epochs=3`` or ``--train.epochs 3``).
+
+No object construction from YAML: the wiring stays in Python you can grep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Union
+
+import yaml
+
+from speechseq.errors import SpeechseqError
+from speechseq.features import FeatureConfig, SpecAugmentConfig
+from speechseq.models.asr import RecognizerConfig
+
+__all__ = [
+    "AsrExperimentConfig",
+    "DataConfig",
+    "TrainingConfig",
+    "load_asr_config",
+    "parse_overrides",
+]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Where the data is and how it is batched.
+
+    Args:
+        train_manifest: JSONL manifest of training utterances.
+        dev_manifest: JSONL manifest for validation each epoch (optional).
+        max_batch_seconds: padded audio seconds per batch.
+        max_batch_size: cap on utterances per batch (optional).
+        num_workers: DataLoader worker processes decoding audio.
+        max_duration: skip training utterances longer than this many seconds (optional).
+    """
+
+    train_manifest: str = ""
+    dev_manifest: str | None = None
+    max_batch_seconds: float = 200.0
+    max_batch_size: int | None = None
+    num_workers: int = 0
+    max_duration: float | None = None
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """The optimisation and bookkeeping of a run.
+
+    Args:
+        out_dir: checkpoints (``last.pt``, ``best.pt``), ``metrics.jsonl`` and ``config.yaml``.
+        epochs: passes over the training data.
+        max_steps: stop after this many optimizer steps (optional; overrides ``epochs``).
+        lr: peak learning rate (AdamW).
+        weight_decay: AdamW weight decay.
+        warmup_steps: linear warm-up steps.
+        final_lr_ratio: cosine decay ends at ``lr * final_lr_ratio``.
+        grad_clip: gradient-norm clipping threshold.
+        amp: mixed precision (bfloat16 on CPU, float16 on CUDA).
+        seed: seeds model init, data order and augmentation.
+        checkpoint_every: also write ``last.pt`` every this many steps (0 = epoch ends only).
+        log_every: append training metrics every this many steps.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        num_threads: torch intra-op threads (optional).
+        validate_every: validate on the dev set every this many epochs (and at the end).
+        max_minutes: stop (with a checkpoint) after this much wall-clock training (optional).
+    """
+
+    out_dir: str = "exp/asr"
+    epochs: int = 10
+    max_steps: int | None = None
+    lr: float = 1e-3
+    weight_decay: float = 1e-2
+    warmup_steps: int = 200
+    final_lr_ratio: float = 0.05
+    grad_clip: float = 5.0
+    amp: bool = False
+    seed: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    device: str = "auto"
+    num_threads: int | None = None
+    validate_every: int = 1
+    max_minutes: float | None = None
+
+
+@dataclass(frozen=True)
+class AsrExperimentConfig:
+    """Everything ``speechseq train asr`` needs, one field per YAML section.
+
+    ``spec_augment: null`` in the YAML turns SpecAugment off.
+    """
+
+    data: DataConfig = field(default_factory=DataConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: RecognizerConfig = field(default_factory=RecognizerConfig)
+    spec_augment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
+    train: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {
+    "data": DataConfig,
+    "features": FeatureConfig,
+    "model": RecognizerConfig,
+    "spec_augment": SpecAugmentConfig,
+    "train": TrainingConfig,
+}
+
+
+def parse_overrides(args: list[str]) -> dict[str, Any]:
+    """``["train.epochs=3", "--model.hidden_size", "128"]`` → ``{"train.epochs": 3, ...}``
+    (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if "=" in arg:
+            key, value = arg.lstrip("-").split("=", 1)
+            i += 1
+        elif arg.startswith("--") and i + 1 < len(args):
+            key, value = arg[2:], args[i + 1]
+            i += 2
+        else:
+            raise SpeechseqError(f"cannot read override {arg!r}: use section.key=value")
+        try:
+            out[key.replace("-", "_")] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise SpeechseqError(f"override {key}: cannot read value {value!r}") from None
+    return out
+
+
+def _check_type(value: Any, hint: Any, where: str, name: str) -> Any:
+    """Coerce ``value`` to a field's type where it is safe (int → float), or refuse it."""
+    options = (
+        typing.get_args(hint) if typing.get_origin(hint) in (Union, types.UnionType) else (hint,)
+    )
+    if value is None:
+        if type(None) in options:
+            return None
+        raise SpeechseqError(f"{where}: {name} cannot be empty")
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if origin is bool and isinstance(value, bool):
+            return value
+        if origin is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if origin is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if origin is str and isinstance(value, str):
+            return value
+        if origin in (tuple, list) and isinstance(value, (list, tuple)):
+            return tuple(value)
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options)
+    raise SpeechseqError(f"{where}: {name} must be {expected}, not {value!r}")
+
+
+def _build(cls: type, values: dict, where: str) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - names
+    if unknown:
+        raise SpeechseqError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(names)}")
+    hints = typing.get_type_hints(cls)
+    values = {k: _check_type(v, hints[k], where, k) for k, v in values.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as err:
+        raise SpeechseqError(f"{where}: {err}") from None
+
+
+def load_asr_config(
+    path: str | Path | None, overrides: dict[str, Any] | None = None
+) -> AsrExperimentConfig:
+    """Read a YAML experiment file and apply ``section.key`` overrides.
+
+    Raises:
+        SpeechseqError: missing file, bad YAML, unknown section or key, or a bad value.
+    """
+    raw: dict = {}
+    where = "config"
+    if path is not None:
+        path = Path(path)
+        where = str(path)
+        if not path.is_file():
+            raise SpeechseqError(f"{path}: no such config file")
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as err:
+            raise SpeechseqError(f"{path}: not valid YAML ({err})") from None
+        if not isinstance(raw, dict):
+            raise SpeechseqError(f"{path}: expected sections {sorted(_SECTIONS)}")
+    unknown = set(raw) - set(_SECTIONS)
+    if unknown:
+        raise SpeechseqError(f"{where}: unknown section(s) {sorted(unknown)}")
+    for name in _SECTIONS:
+        if raw.get(name) is not None and not isinstance(raw[name], dict):
+            raise SpeechseqError(f"{where}: section {name!r} must hold key: value pairs")
+    sections = {name: dict(raw.get(name) or {}) for name in _SECTIONS}
+    spec_off = "spec_augment" in raw and raw["spec_augment"] is None
+    for key, value in (overrides or {}).items():
+        if "." not in key:
+            raise SpeechseqError(f"override {key!r}: use section.key=value")
+        section, name = key.split(".", 1)
+        if section not in _SECTIONS:
+            raise SpeechseqError(f"override {key!r}: unknown section {section!r}")
+        sections[section][name] = value
+    built = {
+        name: _build(cls, sections[name], f"{where} [{name}]") for name, cls in _SECTIONS.items()
+    }
+    if spec_off and not sections["spec_augment"]:
+        built["spec_augment"] = None
+    return AsrExperimentConfig(**built)

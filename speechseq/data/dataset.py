@@ -1,0 +1,175 @@
+"""Dataset over a manifest, a sampler that batches by total duration, and a padding collate.
+
+Example:
+    >>> dataset = AsrDataset(read_manifest("train.jsonl"), FeatureExtractor(FeatureConfig()),
+    ...                      CharTokenizer())
+    >>> sampler = DurationBatchSampler(dataset.durations, max_batch_seconds=120, seed=0)
+    >>> loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_asr)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from speechseq.audio import load_audio
+from speechseq.data.manifest import Utterance
+from speechseq.features import FeatureExtractor
+from speechseq.text import CharTokenizer
+
+__all__ = ["AsrDataset", "AsrBatch", "DurationBatchSampler", "collate_asr"]
+
+
+class AsrDataset(Dataset):
+    """Features and token ids of each utterance, computed on access (so DataLoader workers do the
+    audio decoding).
+
+    Args:
+        utterances: the manifest's records.
+        extractor: waveform → (frames, n_mels) features.
+        tokenizer: text → ids.
+    """
+
+    def __init__(
+        self, utterances: Sequence[Utterance], extractor: FeatureExtractor, tokenizer: CharTokenizer
+    ) -> None:
+        self.utterances = list(utterances)
+        self.extractor = extractor
+        self.tokenizer = tokenizer
+
+    @property
+    def durations(self) -> list[float]:
+        return [u.duration for u in self.utterances]
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __getitem__(self, index: int) -> dict:
+        utt = self.utterances[index]
+        waveform = load_audio(utt.audio, self.extractor.config.sample_rate)
+        with torch.no_grad():
+            features = self.extractor(waveform)  # (frames, n_mels)
+        tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)  # (L,)
+        return {
+            "features": features,
+            "tokens": tokens,
+            "text": utt.text,
+            "audio": utt.audio,
+            "duration": waveform.numel() / self.extractor.config.sample_rate,
+        }
+
+
+@dataclass
+class AsrBatch:
+    """A padded batch.
+
+    Attributes:
+        features: (B, T, n_mels), zero-padded.
+        feature_lengths: (B,) valid frames.
+        tokens: (B, L), zero-padded.
+        token_lengths: (B,) valid tokens.
+        texts: the B transcripts.
+        audio: the B audio paths.
+        durations: (B,) seconds of audio.
+    """
+
+    features: torch.Tensor
+    feature_lengths: torch.Tensor
+    tokens: torch.Tensor
+    token_lengths: torch.Tensor
+    texts: list[str]
+    audio: list[str]
+    durations: list[float]
+
+
+def collate_asr(items: list[dict]) -> AsrBatch:
+    """Pad features and tokens and return their lengths."""
+    feature_lengths = torch.tensor([it["features"].shape[0] for it in items])
+    token_lengths = torch.tensor([it["tokens"].numel() for it in items])
+    features = torch.nn.utils.rnn.pad_sequence(
+        [it["features"] for it in items], batch_first=True
+    )  # (B, T, n_mels)
+    tokens = torch.zeros(len(items), max(1, int(token_lengths.max())), dtype=torch.long)  # (B, L)
+    for i, it in enumerate(items):
+        tokens[i, : it["tokens"].numel()] = it["tokens"]
+    return AsrBatch(
+        features=features,
+        feature_lengths=feature_lengths,
+        tokens=tokens,
+        token_lengths=token_lengths,
+        texts=[it["text"] for it in items],
+        audio=[it["audio"] for it in items],
+        durations=[it["duration"] for it in items],
+    )
+
+
+class DurationBatchSampler(Sampler[list[int]]):
+    """Batches whose padded size (longest × count) stays under ``max_batch_seconds``.
+
+    Utterances are sorted by duration (with a little per-epoch jitter, so batch membership varies
+    between epochs), cut into batches, and the batches are shuffled. Everything is a function of
+    ``seed`` and the epoch, so a resumed run sees the same order; ``start_batch`` skips the batches
+    already trained on in the current epoch.
+
+    Args:
+        durations: seconds per utterance.
+        max_batch_seconds: padded audio seconds per batch.
+        shuffle: shuffle (and jitter) per epoch; off gives a fixed, sorted order.
+        seed: base seed.
+        max_batch_size: optional cap on utterances per batch.
+    """
+
+    def __init__(
+        self,
+        durations: Sequence[float],
+        max_batch_seconds: float,
+        shuffle: bool = True,
+        seed: int = 0,
+        max_batch_size: int | None = None,
+    ) -> None:
+        self.durations = torch.tensor(list(durations), dtype=torch.float64)
+        self.max_batch_seconds = max_batch_seconds
+        self.shuffle = shuffle
+        self.seed = seed
+        self.max_batch_size = max_batch_size
+        self.epoch = 0
+        self.start_batch = 0
+
+    def set_epoch(self, epoch: int, start_batch: int = 0) -> None:
+        self.epoch = epoch
+        self.start_batch = start_batch
+
+    def batches(self) -> list[list[int]]:
+        """All batches of the current epoch, in order."""
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        keys = self.durations
+        if self.shuffle:
+            keys = keys * (
+                1 + 0.1 * (torch.rand(len(keys), generator=g, dtype=torch.float64) - 0.5)
+            )
+        order = torch.argsort(keys, stable=True).tolist()
+        batches, current, longest = [], [], 0.0
+        for idx in order:
+            dur = float(self.durations[idx])
+            new_longest = max(longest, dur)
+            full = self.max_batch_size is not None and len(current) >= self.max_batch_size
+            if current and (new_longest * (len(current) + 1) > self.max_batch_seconds or full):
+                batches.append(current)
+                current, new_longest = [], dur
+            current.append(idx)
+            longest = new_longest
+        if current:
+            batches.append(current)
+        if self.shuffle:
+            perm = torch.randperm(len(batches), generator=g).tolist()
+            batches = [batches[i] for i in perm]
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        yield from self.batches()[self.start_batch :]
+
+    def __len__(self) -> int:
+        return len(self.batches()) - self.start_batch

@@ -1,0 +1,152 @@
+"""Feature extraction modules built from a :class:`FeatureConfig`.
+
+Example:
+    >>> config = FeatureConfig()
+    >>> extractor = FeatureExtractor(config)
+    >>> extractor(torch.zeros(16000)).shape
+    torch.Size([101, 80])
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+import torch
+from torch import nn
+
+from speechseq import functional as F
+
+__all__ = ["FeatureConfig", "FeatureExtractor", "SpecAugment", "SpecAugmentConfig"]
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel settings; saved in every checkpoint so inference extracts the same features.
+
+    Args:
+        sample_rate: audio is resampled to this rate.
+        n_fft: FFT size in samples (400 = 25 ms at 16 kHz).
+        win_length: window length in samples.
+        hop_length: hop in samples (160 = 10 ms at 16 kHz).
+        n_mels: mel channels.
+        f_min, f_max: mel range in Hz (``f_max`` None = Nyquist).
+        normalize: ``"utterance"`` (per-utterance mean/variance), ``"global"`` (corpus
+            statistics in ``mean``/``std``) or ``"none"``.
+        mean, std: corpus statistics per mel channel, for ``normalize="global"``.
+    """
+
+    sample_rate: int = 16000
+    n_fft: int = 400
+    win_length: int = 400
+    hop_length: int = 160
+    n_mels: int = 80
+    f_min: float = 0.0
+    f_max: float | None = None
+    normalize: str = "utterance"
+    mean: tuple[float, ...] = field(default=())
+    std: tuple[float, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.normalize not in ("utterance", "global", "none"):
+            raise ValueError(f"normalize must be utterance, global or none, not {self.normalize!r}")
+        # YAML and checkpoints give lists; keep the dataclass hashable.
+        object.__setattr__(self, "mean", tuple(float(x) for x in self.mean))
+        object.__setattr__(self, "std", tuple(float(x) for x in self.std))
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop_length / self.sample_rate
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mean"], d["std"] = list(self.mean), list(self.std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> FeatureConfig:
+        return cls(**d)
+
+    def with_stats(self, mean: torch.Tensor, std: torch.Tensor) -> FeatureConfig:
+        """A copy holding corpus statistics (n_mels,) each, for global normalisation."""
+        return replace(self, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
+
+
+class FeatureExtractor(nn.Module):
+    """Waveform → normalised log-mel features.
+
+    Args:
+        config: the feature settings.
+    """
+
+    def __init__(self, config: FeatureConfig) -> None:
+        super().__init__()
+        self.config = config
+        c = config
+        self.register_buffer(
+            "window", torch.hann_window(c.win_length, periodic=True), persistent=False
+        )
+        self.register_buffer(
+            "fbank",
+            F.mel_filterbank(c.n_fft, c.n_mels, c.sample_rate, c.f_min, c.f_max),
+            persistent=False,
+        )
+        if c.normalize == "global":
+            if len(c.mean) != c.n_mels or len(c.std) != c.n_mels:
+                raise ValueError("global normalisation needs mean and std for every mel channel")
+            self.register_buffer("mean", torch.tensor(c.mean), persistent=False)
+            self.register_buffer("std", torch.tensor(c.std), persistent=False)
+
+    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """(..., T) samples → (..., frames, n_mels) un-normalised log-mels."""
+        c = self.config
+        return F.log_mel_spectrogram(
+            waveform, self.fbank, c.n_fft, c.hop_length, c.win_length, self.window
+        )
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        """Args:
+            waveform: (T,) samples of one utterance at ``config.sample_rate``.
+
+        Returns:
+            (frames, n_mels) features.
+        """
+        feats = self.log_mel(waveform)  # (frames, n_mels)
+        if self.config.normalize == "utterance":
+            feats = F.normalize_utterance(feats)
+        elif self.config.normalize == "global":
+            feats = F.normalize_global(feats, self.mean, self.std)
+        return feats
+
+    def num_frames(self, num_samples: int) -> int:
+        return num_samples // self.config.hop_length + 1
+
+
+@dataclass(frozen=True)
+class SpecAugmentConfig:
+    """SpecAugment masking applied to training batches (LibriSpeech "LD"-like defaults)."""
+
+    freq_masks: int = 2
+    freq_width: int = 15
+    time_masks: int = 2
+    time_width: float = 0.05
+
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking on a padded (B, T, n_mels) batch; identity in eval mode."""
+
+    def __init__(self, config: SpecAugmentConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def forward(
+        self,
+        features: torch.Tensor,
+        lengths: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> torch.Tensor:
+        if not self.training:
+            return features
+        c = self.config
+        return F.spec_augment(
+            features, lengths, c.freq_masks, c.freq_width, c.time_masks, c.time_width, generator
+        )

@@ -1,0 +1,146 @@
+"""Stateless feature maths: log-mel filterbanks, normalisation and SpecAugment masks.
+
+Big transforms are composed from small ones (log-mel = power spectrogram + mel scale + log),
+following torchaudio.functional.
+"""
+
+from __future__ import annotations
+
+import torch
+import torchaudio.functional as AF
+
+__all__ = [
+    "mel_filterbank",
+    "power_spectrogram",
+    "log_mel_spectrogram",
+    "normalize_utterance",
+    "normalize_global",
+    "spec_augment",
+]
+
+LOG_FLOOR = 1e-6  # added before log so silence gives a finite value (about -13.8)
+
+
+def mel_filterbank(
+    n_fft: int, n_mels: int, sample_rate: int, f_min: float = 0.0, f_max: float | None = None
+) -> torch.Tensor:
+    """Slaney-style mel filters (same as librosa's defaults).
+
+    Returns:
+        (n_fft // 2 + 1, n_mels) filter matrix.
+    """
+    return AF.melscale_fbanks(
+        n_freqs=n_fft // 2 + 1,
+        f_min=f_min,
+        f_max=f_max if f_max is not None else sample_rate / 2,
+        n_mels=n_mels,
+        sample_rate=sample_rate,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+
+
+def power_spectrogram(
+    waveform: torch.Tensor, n_fft: int, hop_length: int, win_length: int, window: torch.Tensor
+) -> torch.Tensor:
+    """|STFT|² with centred, zero-padded frames (librosa's default framing).
+
+    Args:
+        waveform: (..., T) samples.
+
+    Returns:
+        (..., n_fft // 2 + 1, frames) power spectrogram.
+    """
+    shape = waveform.shape
+    spec = torch.stft(
+        waveform.reshape(-1, shape[-1]),
+        n_fft=n_fft,
+        hop_length=hop_length,
+        win_length=win_length,
+        window=window,
+        center=True,
+        pad_mode="constant",
+        return_complex=True,
+    )  # (N, F, frames)
+    power = spec.real.square() + spec.imag.square()
+    return power.reshape(*shape[:-1], *power.shape[-2:])
+
+
+def log_mel_spectrogram(
+    waveform: torch.Tensor,
+    fbank: torch.Tensor,
+    n_fft: int,
+    hop_length: int,
+    win_length: int,
+    window: torch.Tensor,
+) -> torch.Tensor:
+    """Natural-log mel energies.
+
+    Args:
+        waveform: (..., T) samples.
+        fbank: (n_fft // 2 + 1, n_mels) from :func:`mel_filterbank`.
+
+    Returns:
+        (..., frames, n_mels) log-mel features, time first as the models consume them.
+    """
+    power = power_spectrogram(waveform, n_fft, hop_length, win_length, window)  # (..., F, frames)
+    mel = torch.matmul(power.transpose(-1, -2), fbank)  # (..., frames, n_mels)
+    return torch.log(mel + LOG_FLOOR)
+
+
+def normalize_utterance(features: torch.Tensor, min_std: float = 1e-3) -> torch.Tensor:
+    """Zero mean, unit variance per mel channel over one utterance's frames.
+
+    Args:
+        features: (frames, n_mels).
+        min_std: floor on the divisor, so a (near-)constant channel stays near zero instead of
+            amplifying float rounding.
+    """
+    mean = features.mean(dim=0, keepdim=True)
+    std = features.std(dim=0, keepdim=True, unbiased=False)
+    return (features - mean) / std.clamp(min=min_std)
+
+
+def normalize_global(features: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Normalise (..., n_mels) features with corpus statistics (n_mels,) each."""
+    return (features - mean) / std
+
+
+def spec_augment(
+    features: torch.Tensor,
+    lengths: torch.Tensor,
+    freq_masks: int,
+    freq_width: int,
+    time_masks: int,
+    time_width: float,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """SpecAugment frequency and time masking (no time warping), set to zero (the mean after
+    normalisation).
+
+    Args:
+        features: (B, T, n_mels) padded batch.
+        lengths: (B,) valid frames per utterance.
+        freq_masks: number of frequency masks per utterance.
+        freq_width: widest frequency mask, in mel channels.
+        time_masks: number of time masks per utterance.
+        time_width: widest time mask as a fraction of the utterance's length.
+        generator: random source (the global one if None).
+
+    Returns:
+        (B, T, n_mels) masked copy.
+    """
+    out = features.clone()
+    batch, _, n_mels = features.shape
+    for b in range(batch):
+        length = int(lengths[b])
+        for _ in range(freq_masks):
+            width = int(torch.randint(0, min(freq_width, n_mels) + 1, (1,), generator=generator))
+            start = int(torch.randint(0, n_mels - width + 1, (1,), generator=generator))
+            out[b, :, start : start + width] = 0.0
+        max_t = min(length, int(time_width * length))
+        for _ in range(time_masks):
+            width = int(torch.randint(0, max_t + 1, (1,), generator=generator))
+            start = int(torch.randint(0, length - width + 1, (1,), generator=generator))
+            out[b, start : start + width, :] = 0.0
+    return out

@@ -1,0 +1,135 @@
+"""BiGRU-CTC recognizer: convolutional front end → bidirectional GRUs → linear → log-probs.
+
+Example:
+    >>> config = RecognizerConfig(vocab_size=29)
+    >>> model = Recognizer(config)
+    >>> log_probs, lengths = model(torch.randn(2, 300, 80), torch.tensor([300, 200]))
+    >>> log_probs.shape, lengths.tolist()
+    (torch.Size([2, 75, 29]), [75, 50])
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+__all__ = ["Recognizer", "RecognizerConfig"]
+
+
+@dataclass(frozen=True)
+class RecognizerConfig:
+    """Shape of a :class:`Recognizer`; saved in every checkpoint.
+
+    Args:
+        vocab_size: output symbols including the CTC blank (id 0).
+        n_mels: input feature channels.
+        subsampling: time reduction of the front end, 2 or 4.
+        conv_channels: channels of each of the two 3×3 convolutions.
+        hidden_size: GRU units per direction.
+        num_layers: stacked bidirectional GRU layers.
+        dropout: dropout between GRU layers and before the output layer.
+    """
+
+    vocab_size: int = 29
+    n_mels: int = 80
+    subsampling: int = 4
+    conv_channels: int = 32
+    hidden_size: int = 256
+    num_layers: int = 3
+    dropout: float = 0.1
+
+    def __post_init__(self) -> None:
+        if self.subsampling not in (2, 4):
+            raise ValueError(f"subsampling must be 2 or 4, not {self.subsampling}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RecognizerConfig:
+        return cls(**d)
+
+
+class _ConvFrontEnd(nn.Module):
+    """Two 3×3 Conv2d layers over (time, mel); each halves the mel axis, together they divide
+    time by ``subsampling``."""
+
+    def __init__(self, n_mels: int, channels: int, subsampling: int) -> None:
+        super().__init__()
+        time_strides = (2, 2) if subsampling == 4 else (2, 1)
+        self.strides = time_strides
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, 3, stride=(time_strides[0], 2), padding=1),
+            nn.BatchNorm2d(channels),
+            nn.GELU(),
+            nn.Conv2d(channels, channels, 3, stride=(time_strides[1], 2), padding=1),
+            nn.BatchNorm2d(channels),
+            nn.GELU(),
+        )
+        mels = n_mels
+        for _ in range(2):
+            mels = (mels - 1) // 2 + 1
+        self.output_size = channels * mels
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        for s in self.strides:
+            lengths = torch.div(lengths - 1, s, rounding_mode="floor") + 1
+        return lengths
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, n_mels) → (B, T', channels * n_mels')."""
+        x = self.conv(x.unsqueeze(1))  # (B, C, T', n_mels')
+        b, c, t, f = x.shape
+        return x.permute(0, 2, 1, 3).reshape(b, t, c * f)  # (B, T', C * n_mels')
+
+
+class Recognizer(nn.Module):
+    """Log-mel features → per-frame log-probabilities over the tokenizer's symbols, for CTC.
+
+    The loss lives on the training side (``speechseq.training.compute_loss``) since CTC needs
+    lengths.
+
+    Args:
+        config: the model's shape.
+    """
+
+    def __init__(self, config: RecognizerConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.frontend = _ConvFrontEnd(config.n_mels, config.conv_channels, config.subsampling)
+        self.rnn = nn.GRU(
+            self.frontend.output_size,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.output = nn.Linear(2 * config.hidden_size, config.vocab_size)
+
+    def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
+        """(B,) input frames → (B,) output frames."""
+        return self.frontend.output_lengths(lengths)
+
+    def forward(
+        self, features: torch.Tensor, lengths: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Args:
+            features: (B, T, n_mels) padded features.
+            lengths: (B,) valid frames.
+
+        Returns:
+            log_probs: (B, T', vocab_size) log-softmax outputs (padding frames are garbage).
+            out_lengths: (B,) valid output frames.
+        """
+        x = self.frontend(features)  # (B, T', D)
+        out_lengths = self.output_lengths(lengths).clamp(min=1, max=x.shape[1])
+        packed = pack_padded_sequence(x, out_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        packed, _ = self.rnn(packed)
+        x, _ = pad_packed_sequence(packed, batch_first=True, total_length=x.shape[1])  # (B, T', 2H)
+        logits = self.output(self.dropout(x))  # (B, T', V)
+        return logits.log_softmax(dim=-1), out_lengths

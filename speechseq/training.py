@@ -1,0 +1,350 @@
+"""The ASR training loop as short named functions, with atomic checkpoints and exact resume.
+
+Example:
+    >>> from speechseq.config import load_asr_config
+    >>> config = load_asr_config("recipes/tiny/asr/hparams/train.yaml", {"train.epochs": 2})
+    >>> best = train_asr(config)          # writes exp/…/best.pt, last.pt, metrics.jsonl
+
+A killed run continues with ``train_asr(config, resume=True)``: model, optimizer, scheduler, data
+order (epoch, batch within the epoch) and random state come back from ``last.pt``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import yaml
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from speechseq.checkpoint import asr_state, load_checkpoint, save_checkpoint
+from speechseq.config import AsrExperimentConfig
+from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr, read_manifest
+from speechseq.decoding import greedy_decode
+from speechseq.errors import SpeechseqError
+from speechseq.features import FeatureConfig, FeatureExtractor, SpecAugment
+from speechseq.metrics import error_counts
+from speechseq.models.asr import Recognizer, RecognizerConfig
+from speechseq.text import CharTokenizer
+
+__all__ = ["train_asr", "compute_loss", "validate", "compute_global_stats"]
+
+
+class WarmupCosine:
+    """Linear warm-up to 1, then cosine decay to ``final_ratio`` at ``total_steps``."""
+
+    def __init__(self, warmup_steps: int, total_steps: int, final_ratio: float) -> None:
+        self.warmup_steps = max(0, warmup_steps)
+        self.total_steps = max(total_steps, self.warmup_steps + 1)
+        self.final_ratio = final_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def compute_loss(
+    model: Recognizer, features: torch.Tensor, feature_lengths: torch.Tensor, batch: AsrBatch
+) -> torch.Tensor:
+    """Mean CTC loss per utterance, each normalised by its target length.
+
+    Args:
+        features: (B, T, n_mels) (possibly augmented) features.
+        feature_lengths: (B,) valid frames.
+    """
+    log_probs, out_lengths = model(features, feature_lengths)  # (B, T', V), (B,)
+    return torch.nn.functional.ctc_loss(
+        log_probs.float().transpose(0, 1),  # (T', B, V)
+        batch.tokens,
+        out_lengths,
+        batch.token_lengths,
+        blank=0,
+        reduction="mean",
+        zero_infinity=True,
+    )
+
+
+@torch.no_grad()
+def validate(
+    model: Recognizer, loader: DataLoader, tokenizer: CharTokenizer, device: torch.device
+) -> dict[str, float]:
+    """Greedy-decode a dev set: its loss, WER and CER."""
+    model.eval()
+    refs, hyps, loss_sum, n = [], [], 0.0, 0
+    for batch in loader:
+        feats, lengths = batch.features.to(device), batch.feature_lengths.to(device)
+        log_probs, out_lengths = model(feats, lengths)
+        batch.tokens, batch.token_lengths = batch.tokens.to(device), batch.token_lengths.to(device)
+        loss = compute_loss(model, feats, lengths, batch)
+        loss_sum += loss.item() * len(batch.texts)
+        n += len(batch.texts)
+        hyps += greedy_decode(log_probs, out_lengths, tokenizer)
+        refs += batch.texts
+    model.train()
+    counts = error_counts(refs, hyps)
+    return {
+        "dev_loss": loss_sum / max(1, n),
+        "dev_wer": counts["word_errors"] / max(1, counts["words"]),
+        "dev_cer": counts["char_errors"] / max(1, counts["chars"]),
+    }
+
+
+def compute_global_stats(
+    dataset_utterances: list, config: FeatureConfig, max_utterances: int = 500
+) -> FeatureConfig:
+    """Corpus mean and standard deviation per mel channel, from up to ``max_utterances``."""
+    from speechseq.audio import load_audio
+
+    extractor = FeatureExtractor(replace(config, normalize="none"))
+    total, total_sq, frames = 0.0, 0.0, 0
+    for utt in dataset_utterances[:max_utterances]:
+        feats = extractor(load_audio(utt.audio, config.sample_rate)).double()  # (T, n_mels)
+        total = total + feats.sum(0)
+        total_sq = total_sq + feats.square().sum(0)
+        frames += feats.shape[0]
+    mean = total / frames
+    std = (total_sq / frames - mean.square()).clamp(min=1e-8).sqrt()
+    return config.with_stats(mean.float(), std.float())
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _load_set(path: str | None, max_duration: float | None = None) -> list:
+    if not path:
+        return []
+    utts = read_manifest(path)
+    if max_duration is not None:
+        utts = [u for u in utts if u.duration <= max_duration]
+    return [u for u in utts if u.text.strip()]
+
+
+def _make_loader(
+    dataset: AsrDataset, sampler: DurationBatchSampler, workers: int, seed: int
+) -> DataLoader:
+    # A generator of its own keeps DataLoader's per-iterator seed draw off the global RNG, so a
+    # resumed run's dropout/SpecAugment stream matches an uninterrupted one.
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate_asr,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(seed),
+        persistent_workers=False,
+    )
+
+
+class _MetricsLog:
+    """Append-only JSONL a user can plot (``pandas.read_json(path, lines=True)``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: dict) -> None:
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _prepare_out_dir(config: AsrExperimentConfig, resume: bool) -> tuple[Path, dict | None]:
+    out_dir = Path(config.train.out_dir)
+    last = out_dir / "last.pt"
+    if last.exists() and not resume:
+        raise SpeechseqError(
+            f"{out_dir}: holds a run already; pass --resume to continue it, "
+            "or choose another train.out_dir"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = load_checkpoint(last) if (resume and last.exists()) else None
+    if state is None and (out_dir / "metrics.jsonl").exists():
+        # A fresh start in a folder whose run never checkpointed: keep the old log, start anew.
+        (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return out_dir, state
+
+
+def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train a recognizer as ``config`` says; returns the path of the best checkpoint.
+
+    Args:
+        config: the experiment.
+        resume: continue from ``out_dir/last.pt`` if it exists (else start fresh).
+        progress: show a progress bar on stderr.
+
+    Raises:
+        SpeechseqError: bad manifests, an occupied ``out_dir`` without ``resume``, …
+    """
+    tc = config.train
+    if tc.num_threads:
+        torch.set_num_threads(tc.num_threads)
+    device = _pick_device(tc.device)
+    out_dir, state = _prepare_out_dir(config, resume)
+    log = _MetricsLog(out_dir / "metrics.jsonl")
+
+    tokenizer = CharTokenizer()
+    train_utts = _load_set(config.data.train_manifest, config.data.max_duration)
+    if not train_utts:
+        raise SpeechseqError(f"{config.data.train_manifest}: no training utterances")
+    dev_utts = _load_set(config.data.dev_manifest)
+
+    if state is not None:
+        feature_config = FeatureConfig.from_dict(state["feature_config"])
+        model_config = RecognizerConfig.from_dict(state["model_config"])
+        tokenizer = CharTokenizer.from_dict(state["tokenizer"])
+    else:
+        feature_config = config.features
+        if feature_config.normalize == "global" and not feature_config.mean:
+            feature_config = compute_global_stats(train_utts, feature_config)
+        model_config = replace(
+            config.model, vocab_size=len(tokenizer), n_mels=feature_config.n_mels
+        )
+
+    torch.manual_seed(tc.seed)
+    model = Recognizer(model_config).to(device)
+    extractor = FeatureExtractor(feature_config)
+    train_set = AsrDataset(train_utts, extractor, tokenizer)
+    sampler = DurationBatchSampler(
+        train_set.durations,
+        config.data.max_batch_seconds,
+        True,
+        tc.seed,
+        config.data.max_batch_size,
+    )
+    steps_per_epoch = len(sampler.batches())
+    total_steps = tc.max_steps or tc.epochs * steps_per_epoch
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupCosine(tc.warmup_steps, total_steps, tc.final_lr_ratio)
+    )
+    augment = SpecAugment(config.spec_augment) if config.spec_augment else None
+    dev_loader = None
+    if dev_utts:
+        dev_set = AsrDataset(dev_utts, extractor, tokenizer)
+        dev_sampler = DurationBatchSampler(dev_set.durations, config.data.max_batch_seconds, False)
+        dev_loader = _make_loader(dev_set, dev_sampler, config.data.num_workers, tc.seed)
+
+    step, epoch, batch_in_epoch, best_wer = 0, 0, 0, math.inf
+    if state is not None:
+        model.load_state_dict(state["model"])
+        ts = state["train_state"]
+        optimizer.load_state_dict(ts["optimizer"])
+        scheduler.load_state_dict(ts["scheduler"])
+        step, epoch, batch_in_epoch = ts["step"], ts["epoch"], ts["batch_in_epoch"]
+        best_wer = ts["best_wer"]
+        torch.set_rng_state(ts["rng"])
+        print(
+            f"resuming {out_dir} at step {step} (epoch {epoch + 1}, batch {batch_in_epoch})",
+            file=sys.stderr,
+        )
+
+    def checkpoint(name: str, extra: dict | None = None) -> None:
+        ckpt = asr_state(model, feature_config, tokenizer)
+        if name == "last.pt":
+            ckpt["train_state"] = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": step,
+                "epoch": epoch,
+                "batch_in_epoch": batch_in_epoch,
+                "best_wer": best_wer,
+                "rng": torch.get_rng_state(),
+                "config": config.to_dict(),
+            }
+        ckpt["meta"] = {"step": step, "epoch": epoch, **(extra or {})}
+        save_checkpoint(ckpt, out_dir / name)
+
+    autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
+    scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")
+    started = time.monotonic()
+    model.train()
+    out_of_time = False
+    while epoch < tc.epochs and step < total_steps and not out_of_time:
+        sampler.set_epoch(epoch, batch_in_epoch)
+        loader = _make_loader(train_set, sampler, config.data.num_workers, tc.seed + epoch)
+        bar = tqdm(
+            loader,
+            total=steps_per_epoch,
+            initial=batch_in_epoch,
+            desc=f"epoch {epoch + 1}/{tc.epochs}",
+            disable=not progress,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        window_audio, window_start = 0.0, time.monotonic()
+        for batch in bar:
+            feats = batch.features.to(device)
+            lengths = batch.feature_lengths.to(device)
+            batch.tokens, batch.token_lengths = (
+                batch.tokens.to(device),
+                batch.token_lengths.to(device),
+            )
+            if augment is not None:
+                feats = augment(feats, lengths)
+            with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
+                loss = compute_loss(model, feats, lengths, batch)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            step += 1
+            batch_in_epoch += 1
+            window_audio += sum(batch.durations)
+            speed = window_audio / max(1e-9, time.monotonic() - window_start)
+            bar.set_postfix(loss=f"{loss.item():.3f}", speed=f"{speed:.0f}s/s")
+            if step % tc.log_every == 0:
+                log.write(
+                    {
+                        "step": step,
+                        "epoch": epoch + 1,
+                        "loss": round(loss.item(), 5),
+                        "grad_norm": round(float(grad_norm), 4),
+                        "lr": scheduler.get_last_lr()[0],
+                        "audio_seconds_per_second": round(speed, 2),
+                        "elapsed": round(time.monotonic() - started, 1),
+                    }
+                )
+                window_audio, window_start = 0.0, time.monotonic()
+            if tc.checkpoint_every and step % tc.checkpoint_every == 0:
+                checkpoint("last.pt")
+            if step >= total_steps:
+                break
+            if tc.max_minutes is not None and time.monotonic() - started > 60 * tc.max_minutes:
+                out_of_time = True
+                break
+        bar.close()
+        finished_epoch = batch_in_epoch >= steps_per_epoch
+        if finished_epoch:
+            epoch, batch_in_epoch = epoch + 1, 0
+        metrics: dict = {}
+        run_ended = step >= total_steps or out_of_time or epoch >= tc.epochs
+        due = finished_epoch and epoch % tc.validate_every == 0
+        if dev_loader is not None and (due or run_ended):
+            metrics = validate(model, dev_loader, tokenizer, device)
+            log.write(
+                {"step": step, "epoch": epoch, **{k: round(v, 5) for k, v in metrics.items()}}
+            )
+            wer, cer = 100 * metrics["dev_wer"], 100 * metrics["dev_cer"]
+            print(
+                f"step {step}: dev loss {metrics['dev_loss']:.3f}  WER {wer:.1f}%  CER {cer:.1f}%",
+                file=sys.stderr,
+            )
+        if metrics and metrics["dev_wer"] <= best_wer:
+            best_wer = metrics["dev_wer"]
+            checkpoint("best.pt", metrics)
+        elif dev_loader is None:
+            checkpoint("best.pt")
+        checkpoint("last.pt")
+    return out_dir / "best.pt"

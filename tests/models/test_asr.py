@@ -1,0 +1,72 @@
+import torch
+
+from speechseq.audio import load_audio
+from speechseq.data import read_manifest
+from speechseq.decoding import greedy_decode
+from speechseq.features import FeatureConfig, FeatureExtractor
+from speechseq.models.asr import Recognizer, RecognizerConfig
+from speechseq.text import CharTokenizer
+
+
+def test_shapes_subsampling_4():
+    model = Recognizer(RecognizerConfig(vocab_size=29, hidden_size=16, num_layers=2))
+    log_probs, lengths = model(torch.randn(3, 301, 80), torch.tensor([301, 200, 17]))
+    assert log_probs.shape == (3, 76, 29)
+    assert lengths.tolist() == [76, 50, 5]
+    # log-softmax: each frame's probabilities sum to one
+    torch.testing.assert_close(log_probs.exp().sum(-1), torch.ones(3, 76))
+
+
+def test_shapes_subsampling_2_and_other_mels():
+    model = Recognizer(RecognizerConfig(vocab_size=10, n_mels=40, subsampling=2, hidden_size=8))
+    log_probs, lengths = model(torch.randn(2, 100, 40), torch.tensor([100, 51]))
+    assert log_probs.shape == (2, 50, 10)
+    assert lengths.tolist() == [50, 26]
+
+
+def test_padding_does_not_change_outputs():
+    torch.manual_seed(0)
+    model = Recognizer(RecognizerConfig(hidden_size=16, num_layers=2)).eval()
+    x = torch.randn(1, 120, 80)
+    alone, _ = model(x, torch.tensor([120]))
+    padded, _ = model(torch.cat([x, torch.zeros(1, 80, 80)], dim=1), torch.tensor([120]))
+    # the conv front end sees the padding only at the last frame's receptive field edge
+    torch.testing.assert_close(padded[:, : alone.shape[1] - 1], alone[:, :-1], atol=1e-4, rtol=0)
+
+
+def test_overfits_a_handful_of_utterances(speech_manifest):
+    """The whole model path learns: loss falls and greedy decoding returns the transcripts."""
+    torch.manual_seed(0)
+    utts = read_manifest(speech_manifest)
+    tokenizer = CharTokenizer()
+    extractor = FeatureExtractor(FeatureConfig())
+    feats = [extractor(load_audio(u.audio, 16000)) for u in utts]
+    lengths = torch.tensor([f.shape[0] for f in feats])
+    x = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, 80)
+    targets = [torch.tensor(tokenizer.encode(u.text)) for u in utts]
+    target_lengths = torch.tensor([len(t) for t in targets])
+    y = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True)  # (B, L)
+
+    model = Recognizer(
+        RecognizerConfig(hidden_size=96, num_layers=2, conv_channels=16, dropout=0.0, subsampling=2)
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(400):
+        log_probs, out_lengths = model(x, lengths)
+        loss = torch.nn.functional.ctc_loss(
+            log_probs.transpose(0, 1), y, out_lengths, target_lengths, zero_infinity=True
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if step % 25 == 24:
+            model.eval()
+            with torch.no_grad():
+                hyps = greedy_decode(*model(x, lengths), tokenizer)
+            model.train()
+            if hyps == [u.text for u in utts]:
+                break
+    assert losses[-1] < 0.2 * losses[0]
+    assert hyps == [u.text for u in utts]

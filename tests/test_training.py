@@ -1,0 +1,113 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from speechseq.checkpoint import load_checkpoint, load_recognizer
+from speechseq.config import load_asr_config
+from speechseq.errors import SpeechseqError
+from speechseq.training import WarmupCosine, train_asr
+
+
+def _config(tmp_path, manifest, out_dir, **train):
+    raw = {
+        "data": {
+            "train_manifest": str(manifest),
+            "dev_manifest": str(manifest),
+            "max_batch_seconds": 3.5,
+        },
+        "model": {"hidden_size": 64, "num_layers": 2, "conv_channels": 8},
+        "train": {
+            "out_dir": str(out_dir),
+            "epochs": 100,
+            "max_steps": 40,
+            "lr": 3e-3,
+            "warmup_steps": 5,
+            "checkpoint_every": 2,
+            "log_every": 2,
+            "num_threads": 1,
+            **train,
+        },
+    }
+    path = tmp_path / f"{out_dir.name}.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+@pytest.fixture
+def restore_threads():
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_warmup_cosine_schedule():
+    schedule = WarmupCosine(warmup_steps=10, total_steps=110, final_ratio=0.1)
+    assert schedule(0) == pytest.approx(0.1)
+    assert schedule(9) == pytest.approx(1.0)
+    assert schedule(60) == pytest.approx(0.55)
+    assert schedule(110) == pytest.approx(0.1)
+    assert schedule(500) == pytest.approx(0.1)
+
+
+def test_train_writes_checkpoints_and_metrics(tmp_path, speech_manifest, restore_threads):
+    out_dir = tmp_path / "run"
+    cfg = load_asr_config(_config(tmp_path, speech_manifest, out_dir, max_steps=8))
+    best = train_asr(cfg, progress=False)
+    assert best == out_dir / "best.pt"
+    model, features, tokenizer, state = load_recognizer(best)
+    assert model.config.hidden_size == 64 and len(tokenizer) == 29
+    assert "train_state" not in state  # released checkpoints carry no optimizer
+    last = load_checkpoint(out_dir / "last.pt")
+    assert last["train_state"]["step"] == 8
+    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "loss" in r] == [2, 4, 6, 8]
+    assert any("dev_wer" in r for r in records)
+    assert yaml.safe_load((out_dir / "config.yaml").read_text())["train"]["max_steps"] == 8
+    # a second run into the same folder must not silently overwrite it
+    with pytest.raises(SpeechseqError, match="--resume"):
+        train_asr(cfg, progress=False)
+
+
+def test_killed_run_resumes_as_if_never_stopped(tmp_path, speech_manifest, restore_threads):
+    """SIGKILL `speechseq train asr` mid-run, resume it, and land on the same weights as an
+    uninterrupted run."""
+    killed_dir = tmp_path / "killed"
+    config_path = _config(tmp_path, speech_manifest, killed_dir)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "speechseq", "train", "asr", str(config_path), "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    last = killed_dir / "last.pt"
+    deadline = time.monotonic() + 120
+    killed_at = None
+    while time.monotonic() < deadline and proc.poll() is None:
+        if last.exists():
+            step = load_checkpoint(last)["train_state"]["step"]
+            if step >= 4:
+                proc.send_signal(signal.SIGKILL)
+                killed_at = step
+                break
+        time.sleep(0.02)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert killed_at is not None and killed_at < 40
+
+    resumed_from = load_checkpoint(last)["train_state"]["step"]
+    assert 4 <= resumed_from < 40
+    train_asr(load_asr_config(config_path), resume=True, progress=False)
+    assert load_checkpoint(last)["train_state"]["step"] == 40
+
+    reference_dir = tmp_path / "reference"
+    train_asr(load_asr_config(_config(tmp_path, speech_manifest, reference_dir)), progress=False)
+
+    resumed = load_checkpoint(last)["model"]
+    reference = load_checkpoint(reference_dir / "last.pt")["model"]
+    for name, tensor in reference.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
