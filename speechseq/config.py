@@ -15,6 +15,7 @@ from typing import Any, Union
 
 import yaml
 
+from speechseq.augment import AugmentConfig
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, SpecAugmentConfig
 from speechseq.models.asr import RecognizerConfig
@@ -94,13 +95,15 @@ class TrainingConfig:
 class AsrExperimentConfig:
     """Everything ``speechseq train asr`` needs, one field per YAML section.
 
-    ``spec_augment: null`` in the YAML turns SpecAugment off.
+    ``spec_augment: null`` in the YAML turns SpecAugment off; waveform augmentation is off unless
+    an ``augment`` section is given (``augment: {}`` takes its defaults).
     """
 
     data: DataConfig = field(default_factory=DataConfig)
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: RecognizerConfig = field(default_factory=RecognizerConfig)
     spec_augment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
+    augment: AugmentConfig | None = None
     train: TrainingConfig = field(default_factory=TrainingConfig)
 
     def to_dict(self) -> dict:
@@ -112,6 +115,7 @@ _SECTIONS = {
     "features": FeatureConfig,
     "model": RecognizerConfig,
     "spec_augment": SpecAugmentConfig,
+    "augment": AugmentConfig,
     "train": TrainingConfig,
 }
 
@@ -205,6 +209,7 @@ def load_asr_config(
             raise SpeechseqError(f"{where}: section {name!r} must hold key: value pairs")
     sections = {name: dict(raw.get(name) or {}) for name in _SECTIONS}
     spec_off = "spec_augment" in raw and raw["spec_augment"] is None
+    augment_on = "augment" in raw and raw["augment"] is not None
     for key, value in (overrides or {}).items():
         if "." not in key:
             raise SpeechseqError(f"override {key!r}: use section.key=value")
@@ -217,4 +222,6 @@ def load_asr_config(
     }
     if spec_off and not sections["spec_augment"]:
         built["spec_augment"] = None
+    if not augment_on and not sections["augment"]:
+        built["augment"] = None
     return AsrExperimentConfig(**built)

@@ -23,6 +23,7 @@ import yaml
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from speechseq.augment import WaveformAugmenter
 from speechseq.checkpoint import asr_state, load_checkpoint, save_checkpoint
 from speechseq.config import AsrExperimentConfig
 from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr, read_manifest
@@ -212,7 +213,10 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
     torch.manual_seed(tc.seed)
     model = Recognizer(model_config).to(device)
     extractor = FeatureExtractor(feature_config)
-    train_set = AsrDataset(train_utts, extractor, tokenizer)
+    augmenter = (
+        WaveformAugmenter(config.augment, feature_config.sample_rate) if config.augment else None
+    )
+    train_set = AsrDataset(train_utts, extractor, tokenizer, augmenter, tc.seed)
     sampler = DurationBatchSampler(
         train_set.durations,
         config.data.max_batch_seconds,
@@ -270,6 +274,7 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
     out_of_time = False
     while epoch < tc.epochs and step < total_steps and not out_of_time:
         sampler.set_epoch(epoch, batch_in_epoch)
+        train_set.epoch = epoch
         loader = _make_loader(train_set, sampler, config.data.num_workers, tc.seed + epoch)
         bar = tqdm(
             loader,

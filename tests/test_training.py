@@ -22,6 +22,7 @@ def _config(tmp_path, manifest, out_dir, **train):
             "max_batch_seconds": 3.5,
         },
         "model": {"hidden_size": 64, "num_layers": 2, "conv_channels": 8},
+        "augment": {"speed_prob": 0.5, "noise_prob": 0.5, "reverb_prob": 0.3},
         "train": {
             "out_dir": str(out_dir),
             "epochs": 100,

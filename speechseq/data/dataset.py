@@ -16,6 +16,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from speechseq.audio import load_audio
+from speechseq.augment import WaveformAugmenter, item_generator
 from speechseq.data.manifest import Utterance
 from speechseq.features import FeatureExtractor
 from speechseq.text import CharTokenizer
@@ -31,14 +32,24 @@ class AsrDataset(Dataset):
         utterances: the manifest's records.
         extractor: waveform → (frames, n_mels) features.
         tokenizer: text → ids.
+        augmenter: waveform augmentation for training (None = off).
+        seed: with :attr:`epoch` and the index, seeds each utterance's augmentation.
     """
 
     def __init__(
-        self, utterances: Sequence[Utterance], extractor: FeatureExtractor, tokenizer: CharTokenizer
+        self,
+        utterances: Sequence[Utterance],
+        extractor: FeatureExtractor,
+        tokenizer: CharTokenizer,
+        augmenter: WaveformAugmenter | None = None,
+        seed: int = 0,
     ) -> None:
         self.utterances = list(utterances)
         self.extractor = extractor
         self.tokenizer = tokenizer
+        self.augmenter = augmenter
+        self.seed = seed
+        self.epoch = 0  # set before each epoch's DataLoader is created (workers copy it)
 
     @property
     def durations(self) -> list[float]:
@@ -50,6 +61,8 @@ class AsrDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         utt = self.utterances[index]
         waveform = load_audio(utt.audio, self.extractor.config.sample_rate)
+        if self.augmenter is not None:
+            waveform = self.augmenter(waveform, item_generator(self.seed, self.epoch, index))
         with torch.no_grad():
             features = self.extractor(waveform)  # (frames, n_mels)
         tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)  # (L,)
