@@ -55,7 +55,9 @@ def _read(path: Path) -> tuple[np.ndarray, int]:
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
-        raise SpeechseqError(f"{path}: not readable as audio ({err.error_string})") from None
+        # libsndfile says "does not exist or is not a regular file" for unknown formats too.
+        reason = "unknown format" if "does not exist" in err.error_string else err.error_string
+        raise SpeechseqError(f"{path}: not readable as audio ({reason})") from None
     except (RuntimeError, ValueError, TypeError, OSError) as err:
         raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
     return data, rate

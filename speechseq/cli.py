@@ -5,10 +5,12 @@ Run ``speechseq --help`` (or ``python -m speechseq --help``) for the list.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
 import sys
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -47,6 +49,18 @@ def _friendly(func):
             raise _fail("interrupted", 130) from None
 
     return wrapper
+
+
+@contextlib.contextmanager
+def _warnings_as_lines():
+    """Show library warnings (skipped files, …) as plain ``warning: …`` lines on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                typer.echo(f"warning: {warning.message}", err=True)
 
 
 def _set_threads(threads: int | None) -> None:
@@ -100,7 +114,7 @@ def transcribe(
     batch_seconds: Annotated[
         float, typer.Option(help="Padded audio seconds per batch (bounds memory).")
     ] = 300.0,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
 ) -> None:
     """Transcribe audio files; exits 1 if any input failed (each failure is named on stderr)."""
@@ -175,7 +189,7 @@ def evaluate(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
     batch_seconds: Annotated[float, typer.Option(help="Padded audio seconds per batch.")] = 300.0,
-    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
 ) -> None:
     """Print WER, CER and real-time factor of MODEL (greedy decoding) on MANIFEST."""
@@ -222,10 +236,44 @@ def data_manifest(
     output = output or folder / "manifest.jsonl"
     if output.exists() and not overwrite:
         raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
-    utterances = manifest_from_folder(folder, normalize=not raw_text)
+    with _warnings_as_lines():
+        utterances = manifest_from_folder(folder, normalize=not raw_text)
     write_manifest(utterances, output)
     hours = sum(u.duration for u in utterances) / 3600
     typer.echo(f"wrote {output}: {len(utterances)} utterances, {hours:.2f} h", err=True)
+
+
+class DatasetName(str, Enum):
+    librispeech = "librispeech"
+    ljspeech = "ljspeech"
+    commonvoice = "commonvoice"
+    folder = "folder"
+
+
+@data_app.command("prepare")
+@_friendly
+def data_prepare(
+    name: Annotated[DatasetName, typer.Argument(help="Which dataset layout ROOT has.")],
+    root: Annotated[Path, typer.Argument(help="The dataset as unpacked on disk.")],
+    out_dir: Annotated[Path, typer.Argument(help="Folder for the JSONL manifests.")],
+    overwrite: Annotated[
+        bool, typer.Option(help="Rebuild manifests that exist (default: keep them).")
+    ] = False,
+) -> None:
+    """Write manifests for a public dataset you have on disk (nothing is downloaded).
+
+    librispeech: one manifest per subset; ljspeech: all + train/dev/test; commonvoice: one per
+    train/dev/test/validated TSV; folder: audio files with same-stem .txt transcripts.
+    """
+    from speechseq.data import read_manifest
+    from speechseq.data.preparers import PREPARERS
+
+    with _warnings_as_lines():
+        manifests = PREPARERS[name.value](root, out_dir, overwrite=overwrite)
+    for part, path in manifests.items():
+        utts = read_manifest(path)
+        hours = sum(u.duration for u in utts) / 3600
+        typer.echo(f"{part}\t{path}\t{len(utts)} utterances\t{hours:.2f} h")
 
 
 @train_app.command(

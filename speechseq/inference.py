@@ -150,6 +150,8 @@ class Transcriber:
     """
 
     def __init__(self, model, extractor, tokenizer, device="cpu", max_batch_seconds=300.0) -> None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.extractor = extractor.to(self.device)

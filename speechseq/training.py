@@ -81,6 +81,8 @@ def validate(
     model.eval()
     refs, hyps, loss_sum, n = [], [], 0.0, 0
     for batch in loader:
+        if batch is None:
+            continue
         feats, lengths = batch.features.to(device), batch.feature_lengths.to(device)
         log_probs, out_lengths = model(feats, lengths)
         batch.tokens, batch.token_lengths = batch.tokens.to(device), batch.token_lengths.to(device)
@@ -287,6 +289,9 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
         )
         window_audio, window_start = 0.0, time.monotonic()
         for batch in bar:
+            if batch is None:  # every file in it was unreadable (each was warned about)
+                batch_in_epoch += 1
+                continue
             feats = batch.features.to(device)
             lengths = batch.feature_lengths.to(device)
             batch.tokens, batch.token_lengths = (

@@ -199,3 +199,24 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path, speech_dir):
     result = runner.invoke(app, ["transcribe", str(speech_dir), "--model", str(fake)])
     assert result.exit_code == 2
     assert "fake.pt: not a readable speechseq checkpoint" in result.stderr
+
+
+def test_data_prepare_folder_skips_bad_files_with_a_warning(speech_dir, tmp_path):
+    folder = tmp_path / "corpus"
+    shutil.copytree(speech_dir, folder)
+    (folder / "broken.wav").write_text("not audio")
+    (folder / "broken.txt").write_text("some words")
+    (folder / "symbols.wav").write_bytes((speech_dir / "utt0.wav").read_bytes())
+    (folder / "symbols.txt").write_text("?!")
+    out = tmp_path / "manifests"
+    result = runner.invoke(app, ["data", "prepare", "folder", str(folder), str(out)])
+    assert result.exit_code == 0, result.output
+    assert "4 utterances" in result.stdout
+    assert len(read_manifest(out / "folder.jsonl")) == 4
+    assert "broken.wav" in result.stderr and "Traceback" not in result.output
+
+
+def test_data_prepare_bad_root_is_one_line(tmp_path):
+    result = runner.invoke(app, ["data", "prepare", "librispeech", str(tmp_path), str(tmp_path)])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1

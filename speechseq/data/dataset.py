@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from torch.utils.data import Dataset, Sampler
 from speechseq.audio import load_audio
 from speechseq.augment import WaveformAugmenter, item_generator
 from speechseq.data.manifest import Utterance
+from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
 from speechseq.text import CharTokenizer
 
@@ -58,9 +60,15 @@ class AsrDataset(Dataset):
     def __len__(self) -> int:
         return len(self.utterances)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, index: int) -> dict | None:
+        """Features and tokens of one utterance, or None (with a warning) if its audio is bad, so
+        one broken file in a large corpus does not stop a training run."""
         utt = self.utterances[index]
-        waveform = load_audio(utt.audio, self.extractor.config.sample_rate)
+        try:
+            waveform = load_audio(utt.audio, self.extractor.config.sample_rate)
+        except SpeechseqError as err:
+            warnings.warn(f"skipping utterance: {err}", stacklevel=2)
+            return None
         if self.augmenter is not None:
             waveform = self.augmenter(waveform, item_generator(self.seed, self.epoch, index))
         with torch.no_grad():
@@ -98,8 +106,11 @@ class AsrBatch:
     durations: list[float]
 
 
-def collate_asr(items: list[dict]) -> AsrBatch:
-    """Pad features and tokens and return their lengths."""
+def collate_asr(items: list[dict | None]) -> AsrBatch | None:
+    """Pad features and tokens and return their lengths (None if no item was readable)."""
+    items = [it for it in items if it is not None]
+    if not items:
+        return None
     feature_lengths = torch.tensor([it["features"].shape[0] for it in items])
     token_lengths = torch.tensor([it["tokens"].numel() for it in items])
     features = torch.nn.utils.rnn.pad_sequence(

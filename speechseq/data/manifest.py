@@ -109,14 +109,23 @@ def manifest_from_folder(folder: str | Path, normalize: bool = True) -> list[Utt
         if not transcript.is_file():
             continue
         text = transcript.read_text(encoding="utf-8").strip()
-        duration = audio_duration(audio)
+        if normalize:
+            text = normalize_text(text)
+        if not text:
+            warnings.warn(f"{transcript}: no speakable text; left out", stacklevel=2)
+            continue
+        try:
+            duration = audio_duration(audio)
+        except SpeechseqError as err:
+            warnings.warn(f"{err}; left out", stacklevel=2)
+            continue
         if duration <= 0:
-            warnings.warn(f"{audio}: holds no samples; left out of the manifest", stacklevel=2)
+            warnings.warn(f"{audio}: holds no samples; left out", stacklevel=2)
             continue
         utterances.append(
             Utterance(
                 audio=str(audio.resolve()),
-                text=normalize_text(text) if normalize else text,
+                text=text,
                 duration=duration,
             )
         )

@@ -17,7 +17,6 @@ from speechseq.data import (
     Utterance,
     collate_asr,
 )
-from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.text import CharTokenizer
 
@@ -74,13 +73,13 @@ def test_dataset_features_are_utterance_normalised(dataset):
     torch.testing.assert_close(feats.mean(dim=0), torch.zeros(80), atol=1e-4, rtol=0)
 
 
-def test_dataset_bad_audio_raises_speechseq_error(tmp_path):
+def test_dataset_missing_audio_warns_and_gives_none(tmp_path):
     missing = tmp_path / "gone.wav"
     ds = AsrDataset(
         [Utterance(str(missing), "x", 1.0)], FeatureExtractor(FeatureConfig()), CharTokenizer()
     )
-    with pytest.raises(SpeechseqError, match="no such file"):
-        ds[0]
+    with pytest.warns(UserWarning, match="gone.wav: no such file"):
+        assert ds[0] is None
 
 
 # --- collate_asr --------------------------------------------------------------------------------
@@ -260,3 +259,22 @@ def test_next_epoch_resets_start_batch(durations):
     sampler.set_epoch(0, start_batch=3)
     sampler.set_epoch(1)
     assert len(list(sampler)) == len(sampler.batches())
+
+
+def test_a_broken_file_is_skipped_not_fatal(tmp_path, speech_manifest):
+    from speechseq.data import AsrDataset, collate_asr, read_manifest
+    from speechseq.features import FeatureConfig, FeatureExtractor
+    from speechseq.text import CharTokenizer
+
+    broken = tmp_path / "broken.wav"
+    broken.write_text("not audio")
+    utts = read_manifest(speech_manifest)[:1] + [
+        read_manifest(speech_manifest)[0].with_audio(str(broken))
+    ]
+    dataset = AsrDataset(utts, FeatureExtractor(FeatureConfig()), CharTokenizer())
+    with pytest.warns(UserWarning, match="broken.wav"):
+        items = [dataset[0], dataset[1]]
+    assert items[1] is None
+    batch = collate_asr(items)
+    assert batch.features.shape[0] == 1
+    assert collate_asr([None]) is None

@@ -219,13 +219,18 @@ def test_manifest_from_missing_folder_raises(tmp_path):
         manifest_from_folder(tmp_path / "missing")
 
 
-def test_manifest_from_folder_reports_unreadable_audio(tmp_path):
+def test_manifest_from_folder_leaves_out_unreadable_audio_with_a_warning(tmp_path):
     bad = tmp_path / "bad.wav"
     bad.write_text("this is not audio")
     (tmp_path / "bad.txt").write_text("bad")
-    with pytest.raises(SpeechseqError, match="not readable") as info:
-        manifest_from_folder(tmp_path)
-    assert str(bad) in str(info.value)
+    with pytest.raises(SpeechseqError, match="no audio files"):
+        with pytest.warns(UserWarning, match="bad.wav: not readable as audio"):
+            manifest_from_folder(tmp_path)
+    sf.write(tmp_path / "good.wav", 0.1 * np.ones(1600, dtype="float32"), 16000)
+    (tmp_path / "good.txt").write_text("Good")
+    with pytest.warns(UserWarning, match="bad.wav"):
+        utts = manifest_from_folder(tmp_path)
+    assert [u.text for u in utts] == ["good"]
 
 
 def test_utterance_with_audio_returns_new_record():
