@@ -20,7 +20,13 @@ from speechseq.features import FeatureConfig
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.text import CharTokenizer
 
-__all__ = ["save_checkpoint", "load_checkpoint", "load_recognizer", "ASR_FORMAT"]
+__all__ = [
+    "ASR_FORMAT",
+    "export_recognizer",
+    "load_checkpoint",
+    "load_recognizer",
+    "save_checkpoint",
+]
 
 ASR_FORMAT = "speechseq-asr"
 VERSION = 1
@@ -87,3 +93,16 @@ def load_recognizer(
         CharTokenizer.from_dict(state["tokenizer"]),
         state,
     )
+
+
+def export_recognizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
+    """Write a release copy of a checkpoint: weights, configs and tokenizer only (no optimizer
+    or training state), plus ``meta`` entries (e.g. ``training_hours=…``) for the model card.
+
+    Returns:
+        ``dst``.
+    """
+    state = load_checkpoint(src, ASR_FORMAT)
+    state.pop("train_state", None)
+    state["meta"] = {**state.get("meta", {}), **meta}
+    return save_checkpoint(state, dst)
