@@ -6,6 +6,8 @@ raises :class:`~speechseq.errors.SpeechseqError` naming the file and what is wro
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,15 @@ import torchaudio.functional as AF
 
 from speechseq.errors import SpeechseqError
 
-__all__ = ["load_audio", "save_audio", "resample", "to_mono", "audio_duration", "AUDIO_SUFFIXES"]
+__all__ = [
+    "load_audio",
+    "stream_audio",
+    "save_audio",
+    "resample",
+    "to_mono",
+    "audio_duration",
+    "AUDIO_SUFFIXES",
+]
 
 # Suffixes we look for when walking folders; libsndfile decides what it can really read.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64")
@@ -123,3 +133,107 @@ def save_audio(path: str | Path, waveform: torch.Tensor, sample_rate: int) -> No
         )
     except (sf.LibsndfileError, ValueError, TypeError) as err:
         raise SpeechseqError(f"{path}: cannot write audio in this format ({err})") from None
+
+
+def _open(path: Path) -> sf.SoundFile:
+    if not path.exists():
+        raise SpeechseqError(f"{path}: no such file")
+    if path.is_dir():
+        raise SpeechseqError(f"{path}: is a folder, not an audio file")
+    if path.stat().st_size == 0:
+        raise SpeechseqError(f"{path}: file is empty")
+    try:
+        return sf.SoundFile(str(path))
+    except sf.LibsndfileError as err:
+        reason = "unknown format" if "does not exist" in err.error_string else err.error_string
+        raise SpeechseqError(f"{path}: not readable as audio ({reason})") from None
+    except (RuntimeError, ValueError, TypeError, OSError) as err:
+        raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
+
+
+def _resample_context(orig_rate: int, new_rate: int) -> tuple[int, int]:
+    """Input samples per resampling period, and the context each side that makes block-wise
+    resampling exact.
+
+    torchaudio's sinc resampler computes output period k from the input samples
+    ``[k * step - width, (k + 1) * step + width)`` (``step`` = orig_rate / gcd), so blocks that
+    start on a period boundary and carry ``width + step`` samples of their neighbours each side
+    resample to exactly the samples of the whole signal.
+    """
+    g = math.gcd(orig_rate, new_rate)
+    step, new_step = orig_rate // g, new_rate // g
+    width = math.ceil(6 * step / (0.99 * min(step, new_step)))  # torchaudio's defaults
+    return step, step * (math.ceil(width / step) + 2)
+
+
+def stream_audio(
+    path: str | Path,
+    sample_rate: int | None = None,
+    block_seconds: float = 30.0,
+    check_silence: bool = True,
+) -> Iterator[torch.Tensor]:
+    """Read a file block by block, mixed to mono and resampled, so that memory stays bounded by
+    the block size however long the file is.
+
+    Concatenated, the blocks equal :func:`load_audio`'s samples (to float rounding): each block
+    is resampled with enough of its neighbours' samples around it.
+
+    Args:
+        path: an audio file libsndfile can read.
+        sample_rate: rate to resample to; ``None`` keeps the file's rate.
+        block_seconds: about how much audio each block holds.
+        check_silence: raise, after the last block, if every sample was (near) zero.
+
+    Yields:
+        (T_block,) float32 samples.
+
+    Raises:
+        SpeechseqError: as :func:`load_audio`; a fault found part-way (NaN samples, a read
+            error) is raised after the blocks before it were yielded.
+    """
+    path = Path(path)
+    with _open(path) as f:
+        rate = f.samplerate
+        new_rate = sample_rate or rate
+        step, context = _resample_context(rate, new_rate)
+        block = max(context, round(block_seconds * rate) // step * step)
+        total, peak = 0, 0.0
+        left = torch.zeros(0)  # the previous block's last `context` samples
+        center: torch.Tensor | None = None  # a block waiting for its right-hand context
+        while True:
+            try:
+                data = f.read(block, dtype="float32", always_2d=True)  # (T, C)
+            except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+                raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
+            if data.shape[0] == 0:
+                break
+            if not np.isfinite(data).all():
+                raise SpeechseqError(f"{path}: contains NaN or infinite samples")
+            total += data.shape[0]
+            peak = max(peak, float(np.abs(data).max()))
+            samples = to_mono(torch.from_numpy(data))  # (T,)
+            if rate == new_rate:
+                yield samples
+                continue
+            if center is not None:
+                yield _resample_block(left, center, samples[:context], rate, new_rate)
+                left = center[-context:]
+            center = samples
+        if center is not None:
+            yield _resample_block(left, center, torch.zeros(0), rate, new_rate)
+    if total == 0:
+        raise SpeechseqError(f"{path}: holds no audio samples (empty or truncated)")
+    if check_silence and peak < _SILENCE_PEAK:
+        raise SpeechseqError(f"{path}: is silent (every sample is near zero)")
+
+
+def _resample_block(
+    left: torch.Tensor, center: torch.Tensor, right: torch.Tensor, rate: int, new_rate: int
+) -> torch.Tensor:
+    """Resample (T,) ``center`` with ``left`` and ``right`` as context, returning only the
+    samples of ``center`` (``left`` holds a whole number of resampling periods)."""
+    out = resample(torch.cat([left, center, right]), rate, new_rate)
+    start = len(left) * new_rate // rate
+    if len(right) == 0:
+        return out[start:].contiguous()
+    return out[start : start + len(center) * new_rate // rate].contiguous()

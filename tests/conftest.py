@@ -1,4 +1,5 @@
-"""Shared fixtures: a few real utterances spoken by espeak-ng (installed by .ci/run)."""
+"""Shared fixtures: a few real utterances spoken by espeak-ng (installed by .ci/run), a long
+recording made of them, and a tiny recognizer that has memorised them."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
+from speechseq.config import load_asr_config
 from speechseq.data import manifest_from_folder, write_manifest
+from speechseq.training import train_asr
 
 # Short, distinct sentences over a small vocabulary: enough for a tiny model to memorise fast.
 SENTENCES = [
@@ -46,3 +51,59 @@ def speech_manifest(speech_dir, tmp_path_factory) -> Path:
     """A JSONL manifest over :func:`speech_dir`."""
     path = tmp_path_factory.mktemp("manifest") / "train.jsonl"
     return write_manifest(manifest_from_folder(speech_dir), path)
+
+
+@pytest.fixture(scope="session")
+def model_path(speech_manifest, tmp_path_factory) -> Path:
+    """A recognizer trained through the library until it knows the fixture utterances (~30 s)."""
+    out_dir = tmp_path_factory.mktemp("model")
+    config = load_asr_config(
+        None,
+        {
+            "data.train_manifest": str(speech_manifest),
+            "data.dev_manifest": str(speech_manifest),
+            "data.max_batch_seconds": 30,
+            "model.hidden_size": 96,
+            "model.num_layers": 2,
+            "model.conv_channels": 16,
+            "model.subsampling": 2,
+            "model.dropout": 0.0,
+            "spec_augment.freq_masks": 0,
+            "spec_augment.time_masks": 0,
+            "train.out_dir": str(out_dir),
+            "train.epochs": 300,
+            "train.lr": 3e-3,
+            "train.warmup_steps": 10,
+            "train.checkpoint_every": 0,
+            "train.final_lr_ratio": 0.3,
+        },
+    )
+    return train_asr(config, progress=False)
+
+
+@pytest.fixture(scope="session")
+def long_speech(speech_dir, tmp_path_factory) -> tuple[Path, list[tuple[int, float, float]]]:
+    """A 2.5-minute recording: the fixture utterances in random order, 0.6–1.6 s pauses between
+    them, faint noise (-70 dBFS) throughout.
+
+    Returns:
+        the file, and for each utterance spoken (SENTENCES index, start s, end s) of its audible
+        part (espeak-ng's own leading and trailing silence excluded).
+    """
+    clips = [sf.read(speech_dir / f"utt{i}.wav", dtype="float32") for i in range(len(SENTENCES))]
+    rate = clips[0][1]
+    rng = np.random.default_rng(0)
+    parts, spoken, position = [], [], 0
+    while position < 150 * rate:
+        i = int(rng.integers(len(clips)))
+        clip = clips[i][0]
+        loud = np.flatnonzero(np.abs(clip) > 1e-3)
+        spoken.append((i, (position + loud[0]) / rate, (position + loud[-1] + 1) / rate))
+        pause = np.zeros(int(rate * rng.uniform(0.6, 1.6)), dtype="float32")
+        parts += [clip, pause]
+        position += len(clip) + len(pause)
+    audio = np.concatenate(parts)
+    audio += rng.normal(0.0, 10 ** (-70 / 20), len(audio)).astype("float32")
+    path = tmp_path_factory.mktemp("long") / "long.wav"
+    sf.write(path, audio, rate)
+    return path, spoken

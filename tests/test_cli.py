@@ -1,44 +1,15 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 import yaml
 from typer.testing import CliRunner
 
 from speechseq.cli import app
-from speechseq.config import load_asr_config
 from speechseq.data import read_manifest
-from speechseq.training import train_asr
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def model_path(speech_manifest, tmp_path_factory):
-    """A recognizer trained through the library until it knows the fixture utterances."""
-    out_dir = tmp_path_factory.mktemp("model")
-    config = load_asr_config(
-        None,
-        {
-            "data.train_manifest": str(speech_manifest),
-            "data.dev_manifest": str(speech_manifest),
-            "data.max_batch_seconds": 30,
-            "model.hidden_size": 96,
-            "model.num_layers": 2,
-            "model.conv_channels": 16,
-            "model.subsampling": 2,
-            "model.dropout": 0.0,
-            "spec_augment.freq_masks": 0,
-            "spec_augment.time_masks": 0,
-            "train.out_dir": str(out_dir),
-            "train.epochs": 300,
-            "train.lr": 3e-3,
-            "train.warmup_steps": 10,
-            "train.checkpoint_every": 0,
-            "train.final_lr_ratio": 0.3,
-        },
-    )
-    return train_asr(config, progress=False)
 
 
 def _expected(speech_dir):
@@ -220,3 +191,36 @@ def test_data_prepare_bad_root_is_one_line(tmp_path):
     result = runner.invoke(app, ["data", "prepare", "librispeech", str(tmp_path), str(tmp_path)])
     assert result.exit_code == 2
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_lm_build_command(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("Yes, no; stop.\nred green blue\n")
+    out = tmp_path / "lm.arpa"
+    result = runner.invoke(app, ["lm", "build", str(corpus), "-o", str(out), "--order", "2"])
+    assert result.exit_code == 0, result.stderr
+    assert "2 sentences" in result.stderr and "ngram 2=" in out.read_text()
+    again = runner.invoke(app, ["lm", "build", str(corpus), "-o", str(out)])
+    assert again.exit_code == 2 and "--overwrite" in again.stderr
+
+
+def test_beam_with_lm_transcribes_and_evaluates(model_path, speech_dir, speech_manifest, tmp_path):
+    lm = tmp_path / "lm.arpa"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(t + "\n" for t in _expected(speech_dir).values()))
+    assert runner.invoke(app, ["lm", "build", str(corpus), "-o", str(lm)]).exit_code == 0
+    beam = ["--decoder", "beam", "--lm", str(lm), "--beam-size", "10", "--lm-weight", "0.5"]
+
+    result = runner.invoke(app, ["transcribe", str(speech_dir), "-m", str(model_path), *beam])
+    assert result.exit_code == 0, result.stderr
+    lines = dict(line.split("\t") for line in result.stdout.strip().splitlines())
+    assert {Path(p).name: t for p, t in lines.items()} == _expected(speech_dir)
+
+    result = runner.invoke(app, ["evaluate", str(model_path), str(speech_manifest), *beam])
+    assert result.exit_code == 0, result.stderr
+    assert "WER         0.00 %" in result.stdout
+
+    result = runner.invoke(
+        app, ["evaluate", str(model_path), str(speech_manifest), "--lm", str(lm)]
+    )
+    assert result.exit_code == 2 and "--decoder beam" in result.stderr

@@ -1,0 +1,209 @@
+"""Word times and confidences from a CTC alignment.
+
+A CTC alignment says which output frame emits which token. Times follow from the model's frame
+rate (:func:`frame_seconds`): feature hop × the front end's time subsampling.
+
+For the greedy transcript, the greedy path (best symbol per frame) *is* the forced alignment: it
+is the most probable path of all, it collapses to the greedy transcript, so it is also the most
+probable path among those that collapse to that transcript, which is what Viterbi forced
+alignment (:func:`forced_align_path`, torchaudio's ``forced_align``) returns. So transcription
+takes the times from the greedy path at no extra cost; :func:`forced_align_path` is for any other
+transcript (a beam search's, a language model's, a reference text).
+
+Example:
+    >>> log_probs, lengths = model(features, feature_lengths)      # (B, T, V), (B,)
+    >>> lp = log_probs[0, : lengths[0]]                             # (T, V)
+    >>> words = word_timings(lp.argmax(-1), lp, tokenizer, frame_seconds(fc, mc))
+    >>> [(w.word, w.start, w.end) for w in words]
+    [('hello', 0.12, 0.48), ('world', 0.6, 1.04)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torchaudio.functional as AF
+
+from speechseq.features import FeatureConfig
+from speechseq.models.asr import RecognizerConfig
+from speechseq.text import CharTokenizer
+
+__all__ = [
+    "Word",
+    "Segment",
+    "TokenSpan",
+    "frame_seconds",
+    "forced_align_path",
+    "token_spans",
+    "word_timings",
+    "make_segment",
+]
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word with its time in the file.
+
+    Attributes:
+        word: the word.
+        start, end: seconds from the start of the file (end exclusive: the end of its last
+            emitting frame).
+        probability: confidence in [0, 1], the mean posterior of the word's emitting frames
+            (whisper's name for it).
+    """
+
+    word: str
+    start: float
+    end: float
+    probability: float
+
+    def to_dict(self) -> dict:
+        return {
+            "word": self.word,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "probability": round(self.probability, 4),
+        }
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of speech decoded as one piece (pieces are cut at pauses).
+
+    Attributes:
+        start, end: seconds from the start of the file (its first word's start, last word's end).
+        text: its words joined by spaces.
+        words: its words, in order.
+    """
+
+    start: float
+    end: float
+    text: str
+    words: tuple[Word, ...] = field(default=())
+
+    def to_dict(self, segment_id: int = 0) -> dict:
+        return {
+            "id": segment_id,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "words": [w.to_dict() for w in self.words],
+        }
+
+
+@dataclass(frozen=True)
+class TokenSpan:
+    """Frames [start, end) that emit ``token`` (one CTC-collapsed symbol)."""
+
+    token: int
+    start: int
+    end: int
+
+
+def frame_seconds(feature_config: FeatureConfig, model_config: RecognizerConfig) -> float:
+    """Seconds per model output frame: feature hop × time subsampling."""
+    return feature_config.hop_length / feature_config.sample_rate * model_config.subsampling
+
+
+def forced_align_path(
+    log_probs: torch.Tensor, tokens: Sequence[int], blank_id: int = 0
+) -> torch.Tensor:
+    """The most probable frame path that collapses to ``tokens`` (Viterbi, torchaudio).
+
+    Args:
+        log_probs: (T, V) one utterance's log-probabilities.
+        tokens: the transcript's token ids (no blanks).
+        blank_id: the CTC blank.
+
+    Returns:
+        (T,) token id per frame.
+
+    Raises:
+        ValueError: T is too short to emit ``tokens`` (each repeat needs a blank between).
+    """
+    if len(tokens) == 0:
+        return torch.full((log_probs.shape[0],), blank_id, dtype=torch.long)
+    repeats = sum(a == b for a, b in zip(tokens, tokens[1:], strict=False))
+    if log_probs.shape[0] < len(tokens) + repeats:
+        raise ValueError(f"{log_probs.shape[0]} frames cannot emit {len(tokens)} tokens")
+    targets = torch.tensor([list(tokens)], dtype=torch.int32)  # (1, L)
+    path, _ = AF.forced_align(log_probs[None].float().cpu(), targets, blank=blank_id)  # (1, T)
+    return path[0].long()
+
+
+def token_spans(path: torch.Tensor | Sequence[int], blank_id: int = 0) -> list[TokenSpan]:
+    """The emitted tokens of a (T,) frame path, each with its frames: runs of one non-blank id
+    (a repeat separated by blanks is a new token, as in CTC's collapse)."""
+    ids = path.tolist() if isinstance(path, torch.Tensor) else list(path)
+    spans: list[TokenSpan] = []
+    for t, i in enumerate(ids):
+        if i == blank_id:
+            continue
+        if spans and spans[-1].token == i and spans[-1].end == t:
+            spans[-1] = TokenSpan(i, spans[-1].start, t + 1)
+        else:
+            spans.append(TokenSpan(i, t, t + 1))
+    return spans
+
+
+def word_timings(
+    path: torch.Tensor,
+    log_probs: torch.Tensor,
+    tokenizer: CharTokenizer,
+    seconds_per_frame: float,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> list[Word]:
+    """Words, their times and confidences from a frame path.
+
+    Args:
+        path: (T,) token id per frame (the greedy path, or :func:`forced_align_path`'s).
+        log_probs: (T, V) the log-probabilities the path was taken from.
+        tokenizer: maps ids to characters; whitespace separates words.
+        seconds_per_frame: see :func:`frame_seconds`.
+        offset: seconds to add to every time (where this piece starts in its file).
+        duration: the audio's length in seconds, if known: times are capped at its end (the
+            last frame, centred on the last sample, reaches past it).
+
+    Returns:
+        the words in order; joined by spaces they give the CTC-collapsed transcript.
+    """
+    posteriors = log_probs.detach().float().exp().cpu()  # (T, V)
+    last = offset + duration if duration is not None else float("inf")
+    words: list[Word] = []
+    current: list[TokenSpan] = []
+
+    def close() -> None:
+        if not current:
+            return
+        text = tokenizer.decode([s.token for s in current])
+        probs = [float(posteriors[t, s.token]) for s in current for t in range(s.start, s.end)]
+        words.append(
+            Word(
+                word=text,
+                start=min(last, offset + current[0].start * seconds_per_frame),
+                end=min(last, offset + current[-1].end * seconds_per_frame),
+                probability=sum(probs) / len(probs),
+            )
+        )
+        current.clear()
+
+    for span in token_spans(path, tokenizer.blank_id):
+        if tokenizer.decode([span.token]).isspace():
+            close()
+        else:
+            current.append(span)
+    close()
+    return words
+
+
+def make_segment(words: Sequence[Word]) -> Segment:
+    """A segment spanning ``words`` (which must not be empty)."""
+    return Segment(
+        start=words[0].start,
+        end=words[-1].end,
+        text=" ".join(w.word for w in words),
+        words=tuple(words),
+    )

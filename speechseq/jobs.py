@@ -1,0 +1,217 @@
+"""Folder jobs: where each transcript goes, what a re-run skips, and the run report.
+
+A job is meant to be killed and re-run: each transcript file is written atomically (temporary file
++ rename) as soon as its input is done, and a re-run skips every input whose transcripts all
+exist, so nothing finished is redone or lost. Inputs that failed have no transcript and are tried
+again. The report gains one JSON line per input per run, failures and skips included:
+
+    {"run": "2025-01-31T09:12:03.081", "input": "talks/a.wav", "status": "ok",
+     "duration": 3602.4, "seconds": 21.7, "error": null}
+
+``status`` is ``ok``, ``failed`` or ``skipped``; ``duration`` is seconds of audio; ``seconds``
+the processing time spent on the input (see :attr:`TranscriptionResult.seconds`).
+
+Example:
+    >>> plan = plan_job(["recordings/"], out_dir=Path("out"), formats=["srt", "json"])
+    >>> summary = run_job(transcriber, plan, report=Path("out/report.jsonl"))
+    >>> print(summary)
+    198 succeeded, 2 failed, 0 skipped
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from speechseq.inference import Transcriber, TranscriptionResult, expand_inputs
+from speechseq.writers import FORMATS, SubtitleOptions, render
+
+__all__ = ["JobFile", "JobPlan", "JobSummary", "RunReport", "plan_job", "run_job", "write_atomic"]
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """An input and the transcript files it gets (none when transcripts are only printed)."""
+
+    input: Path
+    outputs: tuple[Path, ...] = ()
+
+
+@dataclass
+class JobPlan:
+    """What a run will do.
+
+    Attributes:
+        todo: inputs to transcribe.
+        skipped: inputs whose transcripts all exist.
+        missing: inputs that named nothing (a missing file, an empty folder, a glob that matched
+            nothing), as failed results.
+        formats: the transcript formats, in the order of each :attr:`JobFile.outputs`.
+    """
+
+    todo: list[JobFile] = field(default_factory=list)
+    skipped: list[JobFile] = field(default_factory=list)
+    missing: list[TranscriptionResult] = field(default_factory=list)
+    formats: tuple[str, ...] = ("txt",)
+
+
+@dataclass
+class JobSummary:
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write through a temporary file in the same folder and a rename, so a kill never leaves
+    a half-written file under the real name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _root(file: Path, folders: Sequence[Path]) -> Path | None:
+    for folder in folders:
+        if file.is_relative_to(folder):
+            return folder
+    return None
+
+
+def plan_job(
+    inputs: Iterable[str | Path],
+    out_dir: Path | None = None,
+    formats: Sequence[str] = ("txt",),
+    overwrite: bool = False,
+) -> JobPlan:
+    """Find the inputs and decide what to do with each.
+
+    A file found in a folder input keeps its place below that folder under ``out_dir``
+    (``DIR/a/b.wav`` → ``OUT/a/b.srt``); a file named directly goes to ``OUT/b.srt``.
+
+    Args:
+        inputs: files, folders (searched recursively) and globs.
+        out_dir: where transcripts go; None to only print them (nothing is skipped).
+        formats: some of :data:`speechseq.writers.FORMATS`, or ``"all"``.
+        overwrite: redo inputs whose transcripts exist.
+    """
+    inputs = [str(i) for i in inputs]
+    expanded = (f for fmt in formats for f in (FORMATS if fmt == "all" else [fmt]))
+    wanted = tuple(dict.fromkeys(expanded))  # in order, once each
+    for fmt in wanted:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)} or all")
+    files, missing = expand_inputs(inputs)
+    plan = JobPlan(missing=missing, formats=wanted)
+    folders = [Path(i) for i in inputs if Path(i).is_dir()]
+    for file in files:
+        if out_dir is None:
+            plan.todo.append(JobFile(file))
+            continue
+        root = _root(file, folders)
+        stem = file.relative_to(root) if root is not None else Path(file.name)
+        job = JobFile(file, tuple(out_dir / stem.with_suffix(f".{fmt}") for fmt in wanted))
+        done = not overwrite and all(out.exists() for out in job.outputs)
+        (plan.skipped if done else plan.todo).append(job)
+    return plan
+
+
+class RunReport:
+    """Appends one JSON line per input to a report file (see the module docstring).
+
+    Args:
+        path: the JSONL file; created with its folder if missing, appended to if not.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.run = datetime.now().isoformat(timespec="milliseconds")  # tells runs apart
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> RunReport:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def add(
+        self,
+        input: str | Path,
+        status: str,
+        duration: float = 0.0,
+        seconds: float = 0.0,
+        error: str | None = None,
+    ) -> None:
+        record = {
+            "run": self.run,
+            "input": str(input),
+            "status": status,
+            "duration": round(duration, 3),
+            "seconds": round(seconds, 3),
+            "error": error,
+        }
+        if self._file is None:
+            raise RuntimeError("open the report first: with RunReport(path) as report: …")
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()  # a killed job keeps every line written so far
+
+
+def run_job(
+    transcriber: Transcriber,
+    plan: JobPlan,
+    report: Path | None = None,
+    options: SubtitleOptions | None = None,
+    num_workers: int = 0,
+    on_result: Callable[[TranscriptionResult], None] | None = None,
+) -> JobSummary:
+    """Transcribe ``plan.todo``, write each input's transcripts as soon as it is done, and log
+    every input (skipped and missing ones too) to ``report``.
+
+    Args:
+        transcriber: the recognizer.
+        plan: from :func:`plan_job`.
+        report: JSONL run report to append to (None: no report).
+        options: subtitle layout for srt and vtt.
+        num_workers: DataLoader worker processes reading audio.
+        on_result: called with each result (missing inputs first) after its files are written.
+
+    Returns:
+        the counts for the summary line.
+    """
+    summary = JobSummary(skipped=len(plan.skipped))
+    outputs = {str(job.input): job.outputs for job in plan.todo}
+    with RunReport(report) if report is not None else contextlib.nullcontext() as log:
+
+        def handle(result: TranscriptionResult) -> None:
+            if result.ok:
+                for fmt, path in zip(plan.formats, outputs.get(result.path, ()), strict=False):
+                    write_atomic(path, render(result, fmt, options))
+                summary.succeeded += 1
+            else:
+                summary.failed += 1
+            if log is not None:
+                status = "ok" if result.ok else "failed"
+                log.add(result.path, status, result.duration, result.seconds, result.error)
+            if on_result:
+                on_result(result)
+
+        for job in plan.skipped:
+            if log is not None:
+                log.add(job.input, "skipped")
+        for result in plan.missing:
+            handle(result)
+        for result in transcriber.iter_transcribe([job.input for job in plan.todo], num_workers):
+            handle(result)
+    return summary

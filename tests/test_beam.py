@@ -1,0 +1,135 @@
+"""Tests for speechseq.beam: beam search without an LM is greedy decoding; with a word LM it
+turns an acoustically ambiguous non-word into the LM's word."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+import torch
+
+pytest.importorskip("flashlight.lib.text.decoder")
+
+from speechseq.beam import BeamSearchDecoder, DecoderConfig, make_decoder  # noqa: E402
+from speechseq.decoding import greedy_decode  # noqa: E402
+from speechseq.errors import SpeechseqError  # noqa: E402
+from speechseq.lm import build_arpa  # noqa: E402
+from speechseq.text import CharTokenizer  # noqa: E402
+
+TOK = CharTokenizer()
+LM_TEXT = ["the cat sat on the mat", "the cat sat", "a cat sat on a hat", "i like my hat"]
+
+
+def _log_probs(*frames: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, T, V) log-probs from frame lists; a frame is a character ("_" = blank), whose logit
+    is 8 against -8 elsewhere, or a {character: logit} dict for a close call."""
+    longest = max(len(f) for f in frames)
+    logits = torch.full((len(frames), longest, len(TOK)), -8.0)
+    logits[:, :, TOK.encode("z")[0]] = 8.0  # padding votes "z": leaks would show
+    for b, utterance in enumerate(frames):
+        for t, frame in enumerate(utterance):
+            logits[b, t] = -8.0
+            for ch, value in (frame if isinstance(frame, dict) else {frame: 8.0}).items():
+                logits[b, t, TOK.blank_id if ch == "_" else TOK.encode(ch)[0]] = value
+    return logits.log_softmax(dim=-1), torch.tensor([len(f) for f in frames])
+
+
+# "the ?at sat", where the unclear letter leans to "k", then "h", then "c".
+AMBIGUOUS = [*"the_ ", {"k": 3.0, "h": 2.8, "c": 2.5}, *"_at_ sat"]
+
+
+@pytest.fixture(scope="module")
+def lm_path(tmp_path_factory):
+    return build_arpa(LM_TEXT, tmp_path_factory.mktemp("lm") / "lm.arpa", order=3).path
+
+
+def test_without_lm_equals_greedy():
+    frames = ["hhh_eee_ll_ll_ooo", "__c_aa_t__", "  hi  __  there   ", "it''s", "______", "aa aa"]
+    log_probs, lengths = _log_probs(*map(list, frames))
+    hyps = BeamSearchDecoder(TOK, beam_size=8).decode(log_probs, lengths)
+    assert [h.text for h in hyps] == greedy_decode(log_probs, lengths, TOK)
+    assert [h.text for h in hyps] == ["hello", "cat", "hi there", "it's", "", "a a"]
+    assert hyps[1].frames == (2, 4, 7)  # c, a, t start there
+    assert all(len(h.frames) == len(h.text.replace(" ", "")) for h in hyps)
+
+
+def test_without_lm_equals_greedy_on_random_peaked_frames():
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(0, len(TOK), (6, 40), generator=g)
+    ids[:, ::3] = TOK.blank_id  # mostly blanks, as CTC models emit
+    logits = torch.randn(6, 40, len(TOK), generator=g)
+    logits.scatter_(2, ids.unsqueeze(-1), 6.0)
+    log_probs, lengths = logits.log_softmax(-1), torch.tensor([40, 39, 25, 10, 1, 0])
+    decoder = BeamSearchDecoder(TOK)
+    assert decoder(log_probs, lengths) == greedy_decode(log_probs, lengths, TOK)
+
+
+def test_lm_turns_a_non_word_into_the_lm_word(lm_path):
+    log_probs, lengths = _log_probs(AMBIGUOUS)
+    assert greedy_decode(log_probs, lengths, TOK) == ["the kat sat"]
+    # The word list alone forces a real word, the acoustically closest one ...
+    assert BeamSearchDecoder(TOK, lm=lm_path, lm_weight=0.0)(log_probs, lengths) == ["the hat sat"]
+    # ... and the LM picks the one it has seen after "the" and before "sat".
+    (hyp,) = BeamSearchDecoder(TOK, lm=lm_path, lm_weight=1.0).decode(log_probs, lengths)
+    assert hyp.text == "the cat sat"
+    assert hyp.frames == (0, 1, 2, 5, 7, 8, 11, 12, 13)
+
+
+def test_lm_keeps_the_last_word_and_handles_a_batch(lm_path):
+    # The last word ends without a trailing space; the decoder must still emit it.
+    log_probs, lengths = _log_probs(list("the_ mat"), list("a_ hat_"), AMBIGUOUS, [])
+    decoder = BeamSearchDecoder(TOK, lm=lm_path, word_bonus=0.5, beam_size=20)
+    assert decoder(log_probs, lengths) == ["the mat", "a hat", "the cat sat", ""]
+
+
+def test_words_without_lm_restrict_the_output():
+    log_probs, lengths = _log_probs(AMBIGUOUS)
+    assert BeamSearchDecoder(TOK, words=["the", "cat", "sat"])(log_probs, lengths) == [
+        "the cat sat"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("log_probs", "lengths", "message"),
+    [
+        (torch.zeros(2, 5), torch.tensor([5, 5]), "must be"),
+        (torch.zeros(1, 5, 10), torch.tensor([5]), "must be"),
+        (torch.zeros(2, 5, len(TOK)), torch.tensor([5]), "lengths"),
+        (torch.zeros(1, 5, len(TOK)), torch.tensor([6]), "lengths"),
+        (torch.zeros(1, 5, len(TOK)), torch.tensor([-1]), "lengths"),
+        (torch.full((1, 5, len(TOK)), float("nan")), torch.tensor([5]), "NaN"),
+    ],
+)
+def test_bad_inputs(log_probs, lengths, message):
+    with pytest.raises(SpeechseqError, match=message):
+        BeamSearchDecoder(TOK).decode(log_probs, lengths)
+
+
+def test_bad_setup(tmp_path, monkeypatch):
+    with pytest.raises(SpeechseqError, match="no such language model"):
+        BeamSearchDecoder(TOK, lm=tmp_path / "missing.arpa")
+    binary = tmp_path / "lm.bin"
+    binary.write_bytes(b"mmap lm http://kheafield.com/code format version 5\n\0\0")
+    with pytest.raises(SpeechseqError, match="word list"):
+        BeamSearchDecoder(TOK, lm=binary)
+    with pytest.raises(SpeechseqError, match="cannot load"):
+        BeamSearchDecoder(TOK, lm=binary, words=["cat"])
+    with pytest.raises(SpeechseqError, match="space"):
+        BeamSearchDecoder(CharTokenizer(list("abc")))
+    with pytest.raises(SpeechseqError, match="no word"):
+        BeamSearchDecoder(TOK, words=["ÜBER", "123"])
+    monkeypatch.setitem(sys.modules, "flashlight.lib.text.decoder", None)
+    with pytest.raises(SpeechseqError, match="pip install flashlight-text"):
+        BeamSearchDecoder(TOK)
+
+
+def test_make_decoder(lm_path):
+    log_probs, lengths = _log_probs(AMBIGUOUS)
+    assert make_decoder(TOK)(log_probs, lengths) == ["the kat sat"]  # greedy by default
+    beam = make_decoder(TOK, DecoderConfig(kind="beam", lm=lm_path, beam_size=10))
+    assert isinstance(beam, BeamSearchDecoder)
+    assert beam(log_probs, lengths) == ["the cat sat"]
+    with pytest.raises(SpeechseqError, match="needs the beam decoder"):
+        make_decoder(TOK, DecoderConfig(kind="greedy", lm=lm_path))
+    with pytest.raises(SpeechseqError, match="unknown decoder"):
+        make_decoder(TOK, DecoderConfig(kind="viterbi"))
