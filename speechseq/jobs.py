@@ -11,6 +11,11 @@ again. The report gains one JSON line per input per run, failures and skips incl
 ``status`` is ``ok``, ``failed`` or ``skipped``; ``duration`` is seconds of audio; ``seconds``
 the processing time spent on the input (see :attr:`TranscriptionResult.seconds`).
 
+A big job splits into parts that run anywhere at once (torchrun ranks, SLURM array tasks): part
+``k`` of ``n`` takes inputs ``k, k + n, …`` of the sorted list (``plan_job(…, shard=(k, n))``),
+writes its own transcripts into the shared output tree and its own report
+(:func:`shard_report`).
+
 Example:
     >>> plan = plan_job(["recordings/"], out_dir=Path("out"), formats=["srt", "json"])
     >>> summary = run_job(transcriber, plan, report=Path("out/report.jsonl"))
@@ -29,10 +34,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
+from speechseq.distributed import shard as split
+from speechseq.errors import SpeechseqError
 from speechseq.inference import Transcriber, TranscriptionResult, expand_inputs
 from speechseq.writers import FORMATS, SubtitleOptions, render
 
-__all__ = ["JobFile", "JobPlan", "JobSummary", "RunReport", "plan_job", "run_job", "write_atomic"]
+__all__ = [
+    "JobFile",
+    "JobPlan",
+    "JobSummary",
+    "RunReport",
+    "parse_shard",
+    "plan_job",
+    "run_job",
+    "shard_report",
+    "write_atomic",
+]
 
 
 @dataclass(frozen=True)
@@ -87,11 +104,38 @@ def _root(file: Path, folders: Sequence[Path]) -> Path | None:
     return None
 
 
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"3/10"`` → ``(3, 10)``: part 3 (counted from 0) of 10.
+
+    Raises:
+        SpeechseqError: not ``K/N`` with 0 <= K < N.
+    """
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise SpeechseqError(f"--shard {text!r}: expected K/N, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise SpeechseqError(f"--shard {text!r}: K must be 0 to N-1")
+    return index, count
+
+
+def shard_report(path: Path, index: int, count: int) -> Path:
+    """The report of part ``index`` of ``count``: ``{shard}`` in the name replaced by the
+    index, else ``.shard{index}`` before the suffix (``report.jsonl`` → ``report.shard3.jsonl``),
+    so parts never append to one file; ``path`` itself for an unsplit job."""
+    if "{shard}" in path.name:
+        return path.with_name(path.name.replace("{shard}", str(index)))
+    if count == 1:
+        return path
+    return path.with_name(f"{path.stem}.shard{index}{path.suffix}")
+
+
 def plan_job(
     inputs: Iterable[str | Path],
     out_dir: Path | None = None,
     formats: Sequence[str] = ("txt",),
     overwrite: bool = False,
+    shard: tuple[int, int] = (0, 1),
 ) -> JobPlan:
     """Find the inputs and decide what to do with each.
 
@@ -103,6 +147,9 @@ def plan_job(
         out_dir: where transcripts go; None to only print them (nothing is skipped).
         formats: some of :data:`speechseq.writers.FORMATS`, or ``"all"``.
         overwrite: redo inputs whose transcripts exist.
+        shard: ``(k, n)``: plan only part ``k`` of ``n`` — files ``k, k + n, …`` of those found
+            (part 0 also reports inputs that named nothing). The split depends only on the
+            inputs, not on what is done, so every part of a re-run takes the same files.
     """
     inputs = [str(i) for i in inputs]
     expanded = (f for fmt in formats for f in (FORMATS if fmt == "all" else [fmt]))
@@ -111,7 +158,9 @@ def plan_job(
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)} or all")
     files, missing = expand_inputs(inputs)
-    plan = JobPlan(missing=missing, formats=wanted)
+    index, count = shard
+    files = split(files, index, count)
+    plan = JobPlan(missing=missing if index == 0 else [], formats=wanted)
     folders = [Path(i) for i in inputs if Path(i).is_dir()]
     for file in files:
         if out_dir is None:

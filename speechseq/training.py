@@ -7,6 +7,10 @@ Example:
 
 A killed run continues with ``train_asr(config, resume=True)``: model, optimizer, scheduler, data
 order (epoch, batch within the epoch) and random state come back from ``last.pt``.
+
+Under ``torchrun --nproc-per-node N`` every rank runs ``train_asr``: the model is wrapped in
+DistributedDataParallel, each rank reads its share of every global batch (the batches a single
+process would train on), and rank 0 alone writes checkpoints, metrics and the progress bar.
 """
 
 from __future__ import annotations
@@ -20,9 +24,11 @@ from pathlib import Path
 
 import torch
 import yaml
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from speechseq import distributed
 from speechseq.augment import WaveformAugmenter
 from speechseq.checkpoint import asr_state, load_checkpoint, save_checkpoint
 from speechseq.config import AsrExperimentConfig
@@ -93,10 +99,13 @@ def validate(
         refs += batch.texts
     model.train()
     counts = error_counts(refs, hyps)
+    # Under torchrun each rank decoded its share of the dev set: losses and edit counts add up.
+    totals = [loss_sum, n, *(counts[k] for k in ("word_errors", "words", "char_errors", "chars"))]
+    loss_sum, n, word_errors, words, char_errors, chars = distributed.sum_over_ranks(totals)
     return {
         "dev_loss": loss_sum / max(1, n),
-        "dev_wer": counts["word_errors"] / max(1, counts["words"]),
-        "dev_cer": counts["char_errors"] / max(1, counts["chars"]),
+        "dev_wer": word_errors / max(1, words),
+        "dev_cer": char_errors / max(1, chars),
     }
 
 
@@ -149,12 +158,15 @@ def _make_loader(
 
 
 class _MetricsLog:
-    """Append-only JSONL a user can plot (``pandas.read_json(path, lines=True)``)."""
+    """Append-only JSONL a user can plot (``pandas.read_json(path, lines=True)``); rank 0 alone
+    writes it."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def write(self, record: dict) -> None:
+        if not distributed.is_main():
+            return
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
 
@@ -168,7 +180,9 @@ def _prepare_out_dir(config: AsrExperimentConfig, resume: bool) -> tuple[Path, d
             "or choose another train.out_dir"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = load_checkpoint(last) if (resume and last.exists()) else None
+    state = load_checkpoint(last) if (resume and last.exists()) else None  # every rank reads it
+    if not distributed.is_main():
+        return out_dir, state
     if state is None and (out_dir / "metrics.jsonl").exists():
         # A fresh start in a folder whose run never checkpointed: keep the old log, start anew.
         (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")
@@ -176,21 +190,74 @@ def _prepare_out_dir(config: AsrExperimentConfig, resume: bool) -> tuple[Path, d
     return out_dir, state
 
 
+def _rank_share(
+    batch: AsrBatch | None, dataset: AsrDataset, global_batch: list[int]
+) -> tuple[AsrBatch | None, float, float]:
+    """Ready this rank's share of a global batch for DistributedDataParallel.
+
+    DDP averages the ranks' gradients, so a rank's loss (the mean over its ``n`` utterances) is
+    weighted by ``world_size * n / N`` (``N`` in the global batch): the average is then the
+    gradient of the global batch's mean, as in a single process. Features are padded to the
+    global batch's longest, because batch norm's statistics include the padding.
+
+    A rank whose share is empty (a batch with fewer utterances than ranks) or unreadable still
+    has to join every gradient all-reduce: it runs a readable utterance of the batch at weight 0.
+
+    Returns:
+        the batch to train on (None on every rank when no file of the global batch was
+        readable), its loss weight, and the global batch's seconds of audio.
+    """
+    n = len(batch.texts) if batch is not None else 0
+    frames = batch.features.shape[1] if batch is not None else 0
+    seconds = sum(batch.durations) if batch is not None else 0.0
+    sizes = distributed.gather([n, frames, seconds])  # (world_size, 3)
+    total, longest = int(sizes[:, 0].sum()), int(sizes[:, 1].max())
+    if total == 0:
+        return None, 0.0, 0.0
+    if batch is None:
+        items = (dataset[i] for i in global_batch)
+        batch = collate_asr([next((item for item in items if item is not None), None)])
+        if batch is None:
+            raise SpeechseqError(f"rank {distributed.rank()}: cannot read any file of its batch")
+    pad = max(0, longest - batch.features.shape[1])
+    features = torch.nn.functional.pad(batch.features, (0, 0, 0, pad))  # (B, longest, n_mels)
+    weight = distributed.world_size() * n / total
+    return replace(batch, features=features), weight, float(sizes[:, 2].sum())
+
+
+def _any_rank(flag: bool) -> bool:
+    """True on every rank if ``flag`` is on any (so all ranks stop together)."""
+    return distributed.sum_over_ranks([float(flag)])[0] > 0
+
+
 def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train a recognizer as ``config`` says; returns the path of the best checkpoint.
+
+    Launched by torchrun with ``WORLD_SIZE`` > 1, it joins the process group (gloo on CPU, nccl
+    on CUDA) and trains with DistributedDataParallel; see the module docstring.
 
     Args:
         config: the experiment.
         resume: continue from ``out_dir/last.pt`` if it exists (else start fresh).
-        progress: show a progress bar on stderr.
+        progress: show a progress bar on stderr (rank 0's only).
 
     Raises:
         SpeechseqError: bad manifests, an occupied ``out_dir`` without ``resume``, …
     """
+    device = distributed.init(_pick_device(config.train.device))
+    try:
+        return _train_asr(config, resume, progress, device)
+    finally:
+        distributed.cleanup()
+
+
+def _train_asr(
+    config: AsrExperimentConfig, resume: bool, progress: bool, device: torch.device
+) -> Path:
     tc = config.train
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
-    device = _pick_device(tc.device)
+    world, rank = distributed.world_size(), distributed.rank()
     out_dir, state = _prepare_out_dir(config, resume)
     log = _MetricsLog(out_dir / "metrics.jsonl")
 
@@ -213,7 +280,15 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
         )
 
     torch.manual_seed(tc.seed)
-    model = Recognizer(model_config).to(device)
+    model = Recognizer(model_config)
+    if world > 1:
+        distributed.convert_sync_batchnorm(model)  # batch statistics over the global batch
+    model = model.to(device)
+    net: torch.nn.Module = model  # what a training step runs: the model, or DDP around it
+    if world > 1:
+        net = DistributedDataParallel(model, [device.index] if device.type == "cuda" else None)
+        # Dropout and SpecAugment draw from the global RNG: give each rank a stream of its own.
+        torch.manual_seed(tc.seed * 1_000_003 + rank + 1)
     extractor = FeatureExtractor(feature_config)
     augmenter = (
         WaveformAugmenter(config.augment, feature_config.sample_rate) if config.augment else None
@@ -225,6 +300,8 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
         True,
         tc.seed,
         config.data.max_batch_size,
+        world,
+        rank,
     )
     steps_per_epoch = len(sampler.batches())
     total_steps = tc.max_steps or tc.epochs * steps_per_epoch
@@ -236,7 +313,9 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
     dev_loader = None
     if dev_utts:
         dev_set = AsrDataset(dev_utts, extractor, tokenizer)
-        dev_sampler = DurationBatchSampler(dev_set.durations, config.data.max_batch_seconds, False)
+        dev_sampler = DurationBatchSampler(
+            dev_set.durations, config.data.max_batch_seconds, False, num_replicas=world, rank=rank
+        )
         dev_loader = _make_loader(dev_set, dev_sampler, config.data.num_workers, tc.seed)
 
     step, epoch, batch_in_epoch, best_wer = 0, 0, 0, math.inf
@@ -247,13 +326,21 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
         scheduler.load_state_dict(ts["scheduler"])
         step, epoch, batch_in_epoch = ts["step"], ts["epoch"], ts["batch_in_epoch"]
         best_wer = ts["best_wer"]
-        torch.set_rng_state(ts["rng"])
-        print(
-            f"resuming {out_dir} at step {step} (epoch {epoch + 1}, batch {batch_in_epoch})",
-            file=sys.stderr,
-        )
+        rank_rngs = ts.get("rank_rngs") or [ts["rng"]]  # one per rank after a torchrun
+        torch.set_rng_state(rank_rngs[rank % len(rank_rngs)])
+        if distributed.is_main():
+            print(
+                f"resuming {out_dir} at step {step} (epoch {epoch + 1}, batch {batch_in_epoch})",
+                file=sys.stderr,
+            )
 
     def checkpoint(name: str, extra: dict | None = None) -> None:
+        """Rank 0 writes; every rank must call it for ``last.pt`` (it gathers their RNGs)."""
+        rank_rngs = (
+            distributed.all_gather_object(torch.get_rng_state()) if name == "last.pt" else []
+        )
+        if not distributed.is_main():
+            return
         ckpt = asr_state(model, feature_config, tokenizer)
         if name == "last.pt":
             ckpt["train_state"] = {
@@ -266,6 +353,8 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
                 "rng": torch.get_rng_state(),
                 "config": config.to_dict(),
             }
+            if world > 1:
+                ckpt["train_state"]["rank_rngs"] = rank_rngs
         ckpt["meta"] = {"step": step, "epoch": epoch, **(extra or {})}
         save_checkpoint(ckpt, out_dir / name)
 
@@ -278,17 +367,23 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
         sampler.set_epoch(epoch, batch_in_epoch)
         train_set.epoch = epoch
         loader = _make_loader(train_set, sampler, config.data.num_workers, tc.seed + epoch)
+        global_batches = sampler.batches() if world > 1 else []
         bar = tqdm(
             loader,
             total=steps_per_epoch,
             initial=batch_in_epoch,
             desc=f"epoch {epoch + 1}/{tc.epochs}",
-            disable=not progress,
+            disable=not progress or not distributed.is_main(),
             file=sys.stderr,
             dynamic_ncols=True,
         )
         window_audio, window_start = 0.0, time.monotonic()
         for batch in bar:
+            weight, audio_seconds = 1.0, sum(batch.durations) if batch is not None else 0.0
+            if world > 1:
+                batch, weight, audio_seconds = _rank_share(
+                    batch, train_set, global_batches[batch_in_epoch]
+                )
             if batch is None:  # every file in it was unreadable (each was warned about)
                 batch_in_epoch += 1
                 continue
@@ -301,9 +396,9 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
             if augment is not None:
                 feats = augment(feats, lengths)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
-                loss = compute_loss(model, feats, lengths, batch)
+                loss = compute_loss(net, feats, lengths, batch)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(loss * weight if weight != 1 else loss).backward()
             scaler.unscale_(optimizer)
             grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             scaler.step(optimizer)
@@ -311,15 +406,17 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
             scheduler.step()
             step += 1
             batch_in_epoch += 1
-            window_audio += sum(batch.durations)
+            window_audio += audio_seconds
             speed = window_audio / max(1e-9, time.monotonic() - window_start)
-            bar.set_postfix(loss=f"{loss.item():.3f}", speed=f"{speed:.0f}s/s")
+            # the global batch's mean loss: the ranks' weighted losses average to it
+            loss_value = distributed.sum_over_ranks([weight * loss.item()])[0] / world
+            bar.set_postfix(loss=f"{loss_value:.3f}", speed=f"{speed:.0f}s/s")
             if step % tc.log_every == 0:
                 log.write(
                     {
                         "step": step,
                         "epoch": epoch + 1,
-                        "loss": round(loss.item(), 5),
+                        "loss": round(loss_value, 5),
                         "grad_norm": round(float(grad_norm), 4),
                         "lr": scheduler.get_last_lr()[0],
                         "audio_seconds_per_second": round(speed, 2),
@@ -331,7 +428,9 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
                 checkpoint("last.pt")
             if step >= total_steps:
                 break
-            if tc.max_minutes is not None and time.monotonic() - started > 60 * tc.max_minutes:
+            if tc.max_minutes is not None and _any_rank(
+                time.monotonic() - started > 60 * tc.max_minutes
+            ):
                 out_of_time = True
                 break
         bar.close()
@@ -347,14 +446,17 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
                 {"step": step, "epoch": epoch, **{k: round(v, 5) for k, v in metrics.items()}}
             )
             wer, cer = 100 * metrics["dev_wer"], 100 * metrics["dev_cer"]
-            print(
-                f"step {step}: dev loss {metrics['dev_loss']:.3f}  WER {wer:.1f}%  CER {cer:.1f}%",
-                file=sys.stderr,
-            )
+            if distributed.is_main():
+                print(
+                    f"step {step}: dev loss {metrics['dev_loss']:.3f}  "
+                    f"WER {wer:.1f}%  CER {cer:.1f}%",
+                    file=sys.stderr,
+                )
         if metrics and metrics["dev_wer"] <= best_wer:
             best_wer = metrics["dev_wer"]
             checkpoint("best.pt", metrics)
         elif dev_loader is None:
             checkpoint("best.pt")
         checkpoint("last.pt")
+    distributed.barrier()  # every rank returns once rank 0 has written the checkpoints
     return out_dir / "best.pt"

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, Sampler
 from speechseq.audio import load_audio
 from speechseq.augment import WaveformAugmenter, item_generator
 from speechseq.data.manifest import Utterance
+from speechseq.distributed import shard
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
 from speechseq.text import CharTokenizer
@@ -138,12 +139,19 @@ class DurationBatchSampler(Sampler[list[int]]):
     ``seed`` and the epoch, so a resumed run sees the same order; ``start_batch`` skips the batches
     already trained on in the current epoch.
 
+    With several ranks, :meth:`batches` are the global batches (the same on every rank, and the
+    same as a single process's) and iterating yields this rank's share of each: utterances
+    ``rank``, ``rank + num_replicas``, … of the batch (:func:`speechseq.distributed.shard`),
+    possibly none when a batch holds fewer utterances than there are ranks.
+
     Args:
         durations: seconds per utterance.
         max_batch_seconds: padded audio seconds per batch.
         shuffle: shuffle (and jitter) per epoch; off gives a fixed, sorted order.
         seed: base seed.
         max_batch_size: optional cap on utterances per batch.
+        num_replicas: ranks sharing each batch.
+        rank: this rank's place among them.
     """
 
     def __init__(
@@ -153,12 +161,16 @@ class DurationBatchSampler(Sampler[list[int]]):
         shuffle: bool = True,
         seed: int = 0,
         max_batch_size: int | None = None,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
         self.durations = torch.tensor(list(durations), dtype=torch.float64)
         self.max_batch_seconds = max_batch_seconds
         self.shuffle = shuffle
         self.seed = seed
         self.max_batch_size = max_batch_size
+        self.num_replicas = num_replicas
+        self.rank = rank
         self.epoch = 0
         self.start_batch = 0
 
@@ -193,7 +205,8 @@ class DurationBatchSampler(Sampler[list[int]]):
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:
-        yield from self.batches()[self.start_batch :]
+        for batch in self.batches()[self.start_batch :]:
+            yield shard(batch, self.rank, self.num_replicas) if self.num_replicas > 1 else batch
 
     def __len__(self) -> int:
         return len(self.batches()) - self.start_batch
