@@ -7,6 +7,7 @@ Example:
 
 from speechseq.errors import SpeechseqError
 from speechseq.inference import Transcriber, TranscriptionResult
+from speechseq.synthesis import Speaker
 
-__all__ = ["SpeechseqError", "Transcriber", "TranscriptionResult", "__version__"]
+__all__ = ["SpeechseqError", "Speaker", "Transcriber", "TranscriptionResult", "__version__"]
 __version__ = "0.1.0"

@@ -106,3 +106,59 @@ def export_recognizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
     state.pop("train_state", None)
     state["meta"] = {**state.get("meta", {}), **meta}
     return save_checkpoint(state, dst)
+
+
+# --- Text-to-speech ----------------------------------------------------------------------------
+
+from speechseq.models.tts import Synthesizer, SynthesizerConfig  # noqa: E402
+
+TTS_FORMAT = "speechseq-tts"
+
+
+def tts_state(model: Synthesizer, feature_config: FeatureConfig, tokenizer: CharTokenizer) -> dict:
+    """The model part of a text-to-speech checkpoint: everything synthesis needs, including the
+    feature settings a vocoder inverts."""
+    return {
+        "format": TTS_FORMAT,
+        "version": VERSION,
+        "model_config": model.config.to_dict(),
+        "feature_config": feature_config.to_dict(),
+        "tokenizer": tokenizer.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+    }
+
+
+def load_synthesizer(
+    path: str | Path,
+) -> tuple[Synthesizer, FeatureConfig, CharTokenizer, dict]:
+    """Rebuild a synthesizer from a checkpoint alone.
+
+    Returns:
+        model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
+    """
+    state = load_checkpoint(path, TTS_FORMAT)
+    model = Synthesizer(SynthesizerConfig.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return (
+        model,
+        FeatureConfig.from_dict(state["feature_config"]),
+        CharTokenizer.from_dict(state["tokenizer"]),
+        state,
+    )
+
+
+def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
+    """Write a release copy of a text-to-speech checkpoint (no optimizer or training state),
+    plus ``meta`` entries for the model card.
+
+    Returns:
+        ``dst``.
+    """
+    state = load_checkpoint(src, TTS_FORMAT)
+    state.pop("train_state", None)
+    state["meta"] = {**state.get("meta", {}), **meta}
+    return save_checkpoint(state, dst)
+
+
+__all__ += ["TTS_FORMAT", "export_synthesizer", "load_synthesizer", "tts_state"]

@@ -20,7 +20,7 @@ import typer
 from speechseq.errors import SpeechseqError
 
 app = typer.Typer(
-    help="speechseq: train, evaluate and run recurrent speech recognizers.",
+    help="speechseq: train, evaluate and run recurrent speech recognizers and synthesizers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -205,15 +205,35 @@ def transcribe(
     word_bonus: WordBonusOption = 0.0,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Do only part K of N (K from 0) of the inputs, e.g. for a SLURM array task; "
+            "under torchrun each rank takes its part of that."
+        ),
+    ] = None,
 ) -> None:
     """Transcribe audio files of any length, with word times; exits 1 if any input failed
-    (each failure is named on stderr)."""
+    (each failure is named on stderr). Under torchrun the ranks split the inputs."""
+    from datetime import timedelta
+
+    import torch
+
+    from speechseq import distributed
     from speechseq.inference import Transcriber
-    from speechseq.jobs import plan_job, run_job
+    from speechseq.jobs import JobSummary, parse_shard, plan_job, run_job, shard_report
     from speechseq.writers import SubtitleOptions
 
     _set_threads(threads)
     _flat_malloc()
+    part, parts = parse_shard(shard) if shard else (0, 1)
+    rank, world = distributed.rank(), distributed.world_size()  # torchrun's; alone: 0 of 1
+    if world > 1:  # rank r of w takes part r of w of the --shard part
+        part, parts = part * world + rank, parts * world
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        # gloo only for the final tally; ranks finish far apart, so wait for as long as it takes
+        device = str(distributed.init(torch.device(device), timedelta(days=7), backend="gloo"))
     transcriber = Transcriber.from_pretrained(
         model,
         device=device,
@@ -221,16 +241,18 @@ def transcribe(
         max_segment_seconds=segment_seconds,
         decoding=_decoding(decoder, beam_size, lm, lm_weight, word_bonus),
     )
-    plan = plan_job(inputs, output_dir, [f.value for f in fmt], overwrite)
+    plan = plan_job(inputs, output_dir, [f.value for f in fmt], overwrite, (part, parts))
     if report is None and output_dir is not None:
         report = output_dir / "report.jsonl"
+    if report is not None:
+        report = shard_report(report, part, parts)  # one report per part
     options = SubtitleOptions(
         max_line_width=max_line_width or None,
         max_line_count=max_line_count or None,
         max_words_per_line=max_words_per_line or None,
     )
     todo = {str(job.input) for job in plan.todo}
-    bar, progress = _transcribe_progress(len(todo))
+    bar, progress = _transcribe_progress(len(todo) if distributed.is_main() else 0)  # 0: no bar
 
     def on_result(result) -> None:
         if not result.ok:
@@ -245,7 +267,14 @@ def transcribe(
     line = str(summary)
     if summary.skipped:
         line += " (transcripts exist; --overwrite to redo)"
-    typer.echo(line, err=True)
+    typer.echo(f"shard {part}/{parts}: {line}" if parts > 1 else line, err=True)
+    if world > 1:
+        # Every rank waits here for the others: torchrun stops all ranks when one exits non-zero.
+        counts = distributed.sum_over_ranks([summary.succeeded, summary.failed, summary.skipped])
+        summary = JobSummary(*(int(c) for c in counts))
+        distributed.cleanup()
+        if distributed.is_main():
+            typer.echo(f"all ranks: {summary}", err=True)
     if summary.failed:
         raise typer.Exit(1)
 
@@ -372,12 +401,14 @@ def train_asr_command(
 ) -> None:
     """Train a BiGRU-CTC recognizer. Extra arguments override the YAML:
     section.key=value or --section.key value (e.g. train.epochs=5 --model.hidden_size 128)."""
+    from speechseq import distributed
     from speechseq.config import load_asr_config, parse_overrides
     from speechseq.training import train_asr
 
     cfg = load_asr_config(config, parse_overrides(list(ctx.args)))
-    best = train_asr(cfg, resume=resume, progress=progress)
-    typer.echo(f"best checkpoint: {best}", err=True)
+    best = train_asr(cfg, resume=resume, progress=progress)  # under torchrun: on every rank
+    if distributed.is_main():
+        typer.echo(f"best checkpoint: {best}", err=True)
 
 
 @lm_app.command("build")
@@ -405,6 +436,133 @@ def lm_build(
         f"wrote {output}: {summary.sentences} sentences, {summary.words} words; {counts}",
         err=True,
     )
+
+
+def _speakable_lines(text_file: Path) -> list[tuple[int, str]]:
+    """(line number, text) of each non-blank line; an unspeakable line is an error."""
+    from speechseq.synthesis import split_sentences
+
+    if not text_file.is_file():
+        raise SpeechseqError(f"{text_file}: no such text file")
+    try:
+        lines = text_file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise SpeechseqError(f"{text_file}: not UTF-8 text") from None
+    numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
+    if not numbered:
+        raise SpeechseqError(f"{text_file}: holds no text")
+    for number, line in numbered:
+        if not split_sentences(line):
+            raise SpeechseqError(f"{text_file}:{number}: nothing to say (no letters or digits)")
+    return numbered
+
+
+def _save_new(path: Path, waveform, sample_rate: int) -> None:
+    """Write audio under a temporary name, then rename: a killed run leaves no partial file."""
+    from speechseq.audio import save_audio
+
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    save_audio(tmp, waveform, sample_rate)
+    os.replace(tmp, path)
+
+
+@app.command()
+@_friendly
+def synthesize(
+    text: Annotated[str | None, typer.Argument(help="The text to speak (quote it).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Audio file to write, for TEXT.")
+    ] = None,
+    text_file: Annotated[
+        Path | None,
+        typer.Option(help="Speak each non-blank line of this file into its own file instead."),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="For --text-file: write line N to OUTPUT_DIR/NNNN.wav; files that exist are "
+            "skipped (a re-run finishes a killed job)."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", "-m", help="Text-to-speech checkpoint (default: the shipped voice)."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace audio files that exist.")] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seeds the randomness kept at inference: same seed, same audio.")
+    ] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+) -> None:
+    """Speak TEXT into a file (-o out.wav), or each line of --text-file into --output-dir.
+    Long text is split into sentences, joined with short pauses."""
+    from speechseq.synthesis import Speaker, split_sentences
+
+    if (text is None) == (text_file is None):
+        raise SpeechseqError(
+            "give either TEXT (with -o OUT.wav) or --text-file (with --output-dir)"
+        )
+    if text is not None:
+        if output is None or output_dir is not None:
+            raise SpeechseqError("TEXT is written to one file: give -o OUT.wav")
+        if not split_sentences(text):
+            raise SpeechseqError("nothing to say: the text has no letters or digits")
+        if output.exists() and not overwrite:
+            raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
+        jobs = [(text, output)]
+    else:
+        if output_dir is None or output is not None:
+            raise SpeechseqError("--text-file writes one file per line: give --output-dir")
+        lines = _speakable_lines(text_file)
+        width = max(4, len(str(lines[-1][0])))
+        jobs = [(line, output_dir / f"{number:0{width}d}.wav") for number, line in lines]
+    todo = [(t, path) for t, path in jobs if overwrite or not path.exists()]
+    _set_threads(threads)
+    speaker = Speaker.from_pretrained(model, device=device, seed=seed) if todo else None
+    for line, path in todo:
+        result = speaker.speak(line)
+        _save_new(path, result.waveform, result.sample_rate)
+        for i, ended in enumerate(result.stopped):
+            if not ended:
+                typer.echo(
+                    f"warning: {path}: sentence {i + 1} reached the length limit without "
+                    "stopping; its end may be garbled",
+                    err=True,
+                )
+        rtf = result.seconds / max(1e-9, result.duration)
+        typer.echo(f"wrote {path}: {result.duration:.2f} s of audio (RTF {rtf:.3f})", err=True)
+    if len(todo) < len(jobs):
+        typer.echo(
+            f"{len(todo)} written, {len(jobs) - len(todo)} skipped (files exist; "
+            "--overwrite to redo)",
+            err=True,
+        )
+
+
+@train_app.command(
+    "tts", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+@_friendly
+def train_tts_command(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="YAML experiment file.")],
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in train.out_dir from its last.pt.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a Tacotron-style synthesizer. Extra arguments override the YAML:
+    section.key=value or --section.key value (e.g. train.epochs=5 --model.reduction_factor 3)."""
+    from speechseq.config import load_tts_config, parse_overrides
+    from speechseq.training_tts import train_tts
+
+    cfg = load_tts_config(config, parse_overrides(list(ctx.args)))
+    with _warnings_as_lines():
+        best = train_tts(cfg, resume=resume, progress=progress)
+    typer.echo(f"best checkpoint: {best}", err=True)
 
 
 def main() -> None:

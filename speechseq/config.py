@@ -225,3 +225,202 @@ def load_asr_config(
     if not augment_on and not sections["augment"]:
         built["augment"] = None
     return AsrExperimentConfig(**built)
+
+
+# --- Text-to-speech experiments (``speechseq train tts``) -------------------------------------
+
+from speechseq.models.tts import SynthesizerConfig  # noqa: E402 (the TTS part is appended)
+
+
+def tts_feature_config(sample_rate: int = 16000, **overrides: Any) -> FeatureConfig:
+    """Log-mel settings for text-to-speech: 80 mels, 12.5 ms hop, 50 ms window, FFT the next
+    power of two, corpus-global normalisation (invertible, unlike per-utterance)."""
+    win = round(0.05 * sample_rate)
+    values = {
+        "sample_rate": sample_rate,
+        "n_fft": 1 << (win - 1).bit_length(),
+        "win_length": win,
+        "hop_length": round(0.0125 * sample_rate),
+        "n_mels": 80,
+        "normalize": "global",
+        **overrides,
+    }
+    return FeatureConfig(**values)
+
+
+@dataclass(frozen=True)
+class TtsDataConfig:
+    """Where the text-to-speech data is and how it is cut and batched.
+
+    Args:
+        train_manifest: JSONL manifest (audio + text) of one voice.
+        dev_manifest: JSONL manifest for validation (optional).
+        max_batch_seconds: padded audio seconds per batch (before trimming).
+        max_batch_size: cap on utterances per batch (optional).
+        num_workers: DataLoader worker processes decoding audio.
+        max_duration: skip training utterances longer than this many seconds (optional).
+        trim_db: trim leading/trailing audio this many dB below the loudest frame (null = off).
+        trim_margin: seconds of the trimmed edges kept.
+        cache: keep every utterance's features in memory after the first epoch (~92 MB per hour
+            of audio; useful with ``num_workers`` 0, the default).
+    """
+
+    train_manifest: str = ""
+    dev_manifest: str | None = None
+    max_batch_seconds: float = 100.0
+    max_batch_size: int | None = None
+    num_workers: int = 0
+    max_duration: float | None = None
+    trim_db: float | None = 40.0
+    trim_margin: float = 0.05
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class TtsLossConfig:
+    """Terms of the text-to-speech loss (``speechseq.training_tts.compute_tts_loss``).
+
+    Args:
+        mel_loss: ``l1``, ``l2`` or ``l1+l2``, on the frames before and after the postnet.
+        stop_weight: weight of the stop-token binary cross-entropy.
+        stop_pos_weight: weight of its positive (stop) steps, rarer than the others.
+        guided_attention_weight: weight of the guided-attention loss (0 = off).
+        guided_attention_g: width of its diagonal band (fraction of the utterance).
+    """
+
+    mel_loss: str = "l1"
+    stop_weight: float = 1.0
+    stop_pos_weight: float = 5.0
+    guided_attention_weight: float = 2.0
+    guided_attention_g: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.mel_loss not in ("l1", "l2", "l1+l2"):
+            raise ValueError(f"mel_loss must be l1, l2 or l1+l2, not {self.mel_loss!r}")
+
+
+@dataclass(frozen=True)
+class TtsValidationConfig:
+    """What each validation measures besides the teacher-forced dev loss.
+
+    Args:
+        recognizer: a speech-to-text checkpoint that transcribes free-running synthesis of dev
+            sentences, giving its character error rate (null = no intelligibility check).
+        sentences: dev sentences synthesized free-running at each validation.
+        max_utterances: dev utterances for the teacher-forced loss (null = all).
+        save_audio: keep the synthesized sentences as wavs in ``out_dir/samples/``.
+        plot: write attention plots (PNG) to ``out_dir/alignments/``.
+        seed: seeds the prenet dropout of validation passes.
+    """
+
+    recognizer: str | None = None
+    sentences: int = 4
+    max_utterances: int | None = None
+    save_audio: bool = True
+    plot: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class TtsExperimentConfig:
+    """Everything ``speechseq train tts`` needs, one field per YAML section (``data``,
+    ``features``, ``model``, ``loss``, ``validation``, ``train``)."""
+
+    data: TtsDataConfig = field(default_factory=TtsDataConfig)
+    features: FeatureConfig = field(default_factory=tts_feature_config)
+    model: SynthesizerConfig = field(default_factory=SynthesizerConfig)
+    loss: TtsLossConfig = field(default_factory=TtsLossConfig)
+    validation: TtsValidationConfig = field(default_factory=TtsValidationConfig)
+    train: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Training defaults that differ from speech-to-text's.
+TTS_TRAIN_DEFAULTS = {
+    "out_dir": "exp/tts",
+    "epochs": 100,
+    "lr": 1e-3,
+    "weight_decay": 1e-6,
+    "warmup_steps": 200,
+    "final_lr_ratio": 0.1,
+    "grad_clip": 1.0,
+    "checkpoint_every": 200,
+    "log_every": 10,
+    "validate_every": 5,
+}
+
+
+def _read_sections(path: str | Path | None, names: list[str]) -> tuple[dict, str]:
+    """A YAML experiment file as ``{section: {key: value}}`` and its name for messages."""
+    if path is None:
+        return {}, "config"
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechseqError(f"{path}: no such config file")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as err:
+        raise SpeechseqError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(raw, dict):
+        raise SpeechseqError(f"{path}: expected sections {sorted(names)}")
+    unknown = set(raw) - set(names)
+    if unknown:
+        raise SpeechseqError(f"{path}: unknown section(s) {sorted(unknown)}")
+    for name, value in raw.items():
+        if value is not None and not isinstance(value, dict):
+            raise SpeechseqError(f"{path}: section {name!r} must hold key: value pairs")
+    return raw, str(path)
+
+
+def load_tts_config(
+    path: str | Path | None, overrides: dict[str, Any] | None = None
+) -> TtsExperimentConfig:
+    """Read a text-to-speech YAML experiment file and apply ``section.key`` overrides.
+
+    ``features`` defaults to :func:`tts_feature_config` at its ``sample_rate`` (so setting only
+    ``sample_rate: 22050`` gives a 276-sample hop and a 1102-sample window).
+
+    Raises:
+        SpeechseqError: missing file, bad YAML, unknown section or key, or a bad value.
+    """
+    classes = {
+        "data": TtsDataConfig,
+        "features": FeatureConfig,
+        "model": SynthesizerConfig,
+        "loss": TtsLossConfig,
+        "validation": TtsValidationConfig,
+        "train": TrainingConfig,
+    }
+    raw, where = _read_sections(path, list(classes))
+    sections = {name: dict(raw.get(name) or {}) for name in classes}
+    for key, value in (overrides or {}).items():
+        section, _, name = key.partition(".")
+        if not name:
+            raise SpeechseqError(f"override {key!r}: use section.key=value")
+        if section not in classes:
+            raise SpeechseqError(f"override {key!r}: unknown section {section!r}")
+        sections[section][name] = value
+    rate = sections["features"].get("sample_rate", 16000)
+    if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
+        raise SpeechseqError(f"{where} [features]: sample_rate must be a positive int")
+    defaults = {
+        "features": tts_feature_config(rate).to_dict(),
+        "train": TTS_TRAIN_DEFAULTS,
+    }
+    built = {
+        name: _build(cls, {**defaults.get(name, {}), **sections[name]}, f"{where} [{name}]")
+        for name, cls in classes.items()
+    }
+    return TtsExperimentConfig(**built)
+
+
+__all__ += [
+    "TtsDataConfig",
+    "TtsExperimentConfig",
+    "TtsLossConfig",
+    "TtsValidationConfig",
+    "load_tts_config",
+    "tts_feature_config",
+]

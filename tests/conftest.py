@@ -107,3 +107,61 @@ def long_speech(speech_dir, tmp_path_factory) -> tuple[Path, list[tuple[int, flo
     path = tmp_path_factory.mktemp("long") / "long.wav"
     sf.write(path, audio, rate)
     return path, spoken
+
+
+# --- Text-to-speech: one voice, three short sentences, and a tiny synthesizer that knows them --
+
+TTS_VOICE = "gmw/en+m1"
+TTS_SENTENCES = ["yes no stop", "red green blue", "left right stop"]
+# A synthesizer small enough to memorise TTS_SENTENCES in ~15 s on one core.
+TINY_TTS_MODEL = {
+    "reduction_factor": 2,
+    "embedding_dim": 32,
+    "encoder_channels": 64,
+    "encoder_conv_layers": 2,
+    "prenet_dim": 32,
+    "attention_rnn_dim": 64,
+    "attention_dim": 32,
+    "location_filters": 8,
+    "location_kernel_size": 15,
+    "decoder_rnn_dim": 96,
+    "postnet_channels": 32,
+    "postnet_layers": 3,
+    "dropout": 0.0,
+    "rnn_dropout": 0.0,
+}
+
+
+@pytest.fixture(scope="session")
+def tts_manifest(tmp_path_factory) -> Path:
+    """A single-voice manifest of TTS_SENTENCES (espeak-ng)."""
+    folder = tmp_path_factory.mktemp("tts_speech")
+    for i, text in enumerate(TTS_SENTENCES):
+        speak(text, TTS_VOICE, folder / f"tts{i}.wav")
+        (folder / f"tts{i}.txt").write_text(text + "\n")
+    return write_manifest(manifest_from_folder(folder), folder / "train.jsonl")
+
+
+@pytest.fixture(scope="session")
+def tts_model_path(tts_manifest, tmp_path_factory) -> Path:
+    """A synthesizer trained through the library until it says TTS_SENTENCES (~15 s)."""
+    from speechseq.config import load_tts_config
+    from speechseq.training_tts import train_tts
+
+    out_dir = tmp_path_factory.mktemp("tts_model")
+    overrides = {f"model.{k}": v for k, v in TINY_TTS_MODEL.items()}
+    overrides |= {
+        "data.train_manifest": str(tts_manifest),
+        "data.dev_manifest": str(tts_manifest),
+        "data.max_batch_seconds": 10,
+        "validation.sentences": 0,
+        "validation.plot": False,
+        "train.out_dir": str(out_dir),
+        "train.epochs": 1000,
+        "train.max_steps": 300,
+        "train.lr": 3e-3,
+        "train.warmup_steps": 10,
+        "train.validate_every": 1000,
+        "train.checkpoint_every": 0,
+    }
+    return train_tts(load_tts_config(None, overrides), progress=False)
