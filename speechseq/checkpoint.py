@@ -63,16 +63,35 @@ def load_checkpoint(path: str | Path, expected_format: str | None = ASR_FORMAT) 
     return state
 
 
-def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: CharTokenizer) -> dict:
-    """The model part of a checkpoint (everything inference needs)."""
+def _model_state(
+    fmt: str, model: torch.nn.Module, feature_config: FeatureConfig, tokenizer: CharTokenizer
+) -> dict:
     return {
-        "format": ASR_FORMAT,
+        "format": fmt,
         "version": VERSION,
         "model_config": model.config.to_dict(),
         "feature_config": feature_config.to_dict(),
         "tokenizer": tokenizer.to_dict(),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
     }
+
+
+def _load_model(path: str | Path, fmt: str, model_cls: type, config_cls: type) -> tuple:
+    state = load_checkpoint(path, fmt)
+    model = model_cls(config_cls.from_dict(state["model_config"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return (
+        model,
+        FeatureConfig.from_dict(state["feature_config"]),
+        CharTokenizer.from_dict(state["tokenizer"]),
+        state,
+    )
+
+
+def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: CharTokenizer) -> dict:
+    """The model part of a checkpoint (everything inference needs)."""
+    return _model_state(ASR_FORMAT, model, feature_config, tokenizer)
 
 
 def load_recognizer(
@@ -83,16 +102,7 @@ def load_recognizer(
     Returns:
         model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
     """
-    state = load_checkpoint(path, ASR_FORMAT)
-    model = Recognizer(RecognizerConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["model"])
-    model.eval()
-    return (
-        model,
-        FeatureConfig.from_dict(state["feature_config"]),
-        CharTokenizer.from_dict(state["tokenizer"]),
-        state,
-    )
+    return _load_model(path, ASR_FORMAT, Recognizer, RecognizerConfig)
 
 
 def export_recognizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
@@ -118,14 +128,7 @@ TTS_FORMAT = "speechseq-tts"
 def tts_state(model: Synthesizer, feature_config: FeatureConfig, tokenizer: CharTokenizer) -> dict:
     """The model part of a text-to-speech checkpoint: everything synthesis needs, including the
     feature settings a vocoder inverts."""
-    return {
-        "format": TTS_FORMAT,
-        "version": VERSION,
-        "model_config": model.config.to_dict(),
-        "feature_config": feature_config.to_dict(),
-        "tokenizer": tokenizer.to_dict(),
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
+    return _model_state(TTS_FORMAT, model, feature_config, tokenizer)
 
 
 def load_synthesizer(
@@ -136,16 +139,7 @@ def load_synthesizer(
     Returns:
         model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
     """
-    state = load_checkpoint(path, TTS_FORMAT)
-    model = Synthesizer(SynthesizerConfig.from_dict(state["model_config"]))
-    model.load_state_dict(state["model"])
-    model.eval()
-    return (
-        model,
-        FeatureConfig.from_dict(state["feature_config"]),
-        CharTokenizer.from_dict(state["tokenizer"]),
-        state,
-    )
+    return _load_model(path, TTS_FORMAT, Synthesizer, SynthesizerConfig)
 
 
 def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path:

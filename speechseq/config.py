@@ -188,25 +188,7 @@ def load_asr_config(
     Raises:
         SpeechseqError: missing file, bad YAML, unknown section or key, or a bad value.
     """
-    raw: dict = {}
-    where = "config"
-    if path is not None:
-        path = Path(path)
-        where = str(path)
-        if not path.is_file():
-            raise SpeechseqError(f"{path}: no such config file")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as err:
-            raise SpeechseqError(f"{path}: not valid YAML ({err})") from None
-        if not isinstance(raw, dict):
-            raise SpeechseqError(f"{path}: expected sections {sorted(_SECTIONS)}")
-    unknown = set(raw) - set(_SECTIONS)
-    if unknown:
-        raise SpeechseqError(f"{where}: unknown section(s) {sorted(unknown)}")
-    for name in _SECTIONS:
-        if raw.get(name) is not None and not isinstance(raw[name], dict):
-            raise SpeechseqError(f"{where}: section {name!r} must hold key: value pairs")
+    raw, where = _read_sections(path, list(_SECTIONS))
     sections = {name: dict(raw.get(name) or {}) for name in _SECTIONS}
     spec_off = "spec_augment" in raw and raw["spec_augment"] is None
     augment_on = "augment" in raw and raw["augment"] is not None

@@ -1,4 +1,3 @@
-import time
 from dataclasses import replace
 
 import pytest
@@ -125,7 +124,7 @@ def test_overfits_a_few_utterances(tts_manifest):
     step_lengths = (batch.mel_lengths + r - 1) // r
     model = Synthesizer(TINY)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    losses, started = [], time.monotonic()
+    losses = []
     for _ in range(300):
         outputs = model(batch.tokens, batch.token_lengths, batch.mels)
         loss = compute_tts_loss(outputs, batch, TtsLossConfig(), r)
@@ -136,7 +135,6 @@ def test_overfits_a_few_utterances(tts_manifest):
         loss["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
-    assert time.monotonic() - started < 60
     assert losses[-1] < losses[0] / 5
     assert loss["postnet"].item() < 0.25  # L1 in normalised units; ~0.8 untrained
     diagonal = diagonal_score(outputs[3], batch.token_lengths, step_lengths)
