@@ -8,13 +8,11 @@ import sys
 import pytest
 import torch
 
-pytest.importorskip("flashlight.lib.text.decoder")
-
-from speechseq.beam import BeamSearchDecoder, DecoderConfig, make_decoder  # noqa: E402
-from speechseq.decoding import greedy_decode  # noqa: E402
-from speechseq.errors import SpeechseqError  # noqa: E402
-from speechseq.lm import build_arpa  # noqa: E402
-from speechseq.text import CharTokenizer  # noqa: E402
+from speechseq.beam import BeamSearchDecoder, DecoderConfig, make_decoder
+from speechseq.decoding import greedy_decode
+from speechseq.errors import SpeechseqError
+from speechseq.lm import build_arpa
+from speechseq.text import CharTokenizer
 
 TOK = CharTokenizer()
 LM_TEXT = ["the cat sat on the mat", "the cat sat", "a cat sat on a hat", "i like my hat"]

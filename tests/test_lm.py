@@ -88,7 +88,7 @@ def test_kneser_ney_by_hand(tmp_path):
 
 def test_kenlm_reads_the_arpa_and_agrees(arpa):
     """The ARPA loads in flashlight-text's KenLM (no build_binary needed), with our scores."""
-    kenlm = pytest.importorskip("flashlight.lib.text.decoder.kenlm")
+    from flashlight.lib.text.decoder import kenlm
     from flashlight.lib.text.dictionary import create_word_dict
 
     path, _ = arpa
