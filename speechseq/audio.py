@@ -56,21 +56,12 @@ def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Ten
 
 
 def _read(path: Path) -> tuple[np.ndarray, int]:
-    if not path.exists():
-        raise SpeechseqError(f"{path}: no such file")
-    if path.is_dir():
-        raise SpeechseqError(f"{path}: is a folder, not an audio file")
-    if path.stat().st_size == 0:
-        raise SpeechseqError(f"{path}: file is empty")
-    try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except sf.LibsndfileError as err:
-        # libsndfile says "does not exist or is not a regular file" for unknown formats too.
-        reason = "unknown format" if "does not exist" in err.error_string else err.error_string
-        raise SpeechseqError(f"{path}: not readable as audio ({reason})") from None
-    except (RuntimeError, ValueError, TypeError, OSError) as err:
-        raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
-    return data, rate
+    with _open(path) as f:
+        try:
+            data = f.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as err:
+            raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
+        return data, f.samplerate
 
 
 def load_audio(

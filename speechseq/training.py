@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from speechseq import distributed
 from speechseq.augment import WaveformAugmenter
-from speechseq.checkpoint import asr_state, load_checkpoint, save_checkpoint
+from speechseq.checkpoint import ASR_FORMAT, asr_state, load_checkpoint, save_checkpoint
 from speechseq.config import AsrExperimentConfig
 from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr, read_manifest
 from speechseq.decoding import greedy_decode
@@ -171,7 +171,11 @@ class _MetricsLog:
             f.write(json.dumps(record) + "\n")
 
 
-def _prepare_out_dir(config: AsrExperimentConfig, resume: bool) -> tuple[Path, dict | None]:
+def _prepare_out_dir(
+    config: AsrExperimentConfig, resume: bool, fmt: str = ASR_FORMAT
+) -> tuple[Path, dict | None]:
+    """Refuse an occupied folder unless resuming; load its ``last.pt`` (of format ``fmt``) when
+    resuming; on rank 0, set an orphaned metrics log aside and write ``config.yaml``."""
     out_dir = Path(config.train.out_dir)
     last = out_dir / "last.pt"
     if last.exists() and not resume:
@@ -180,7 +184,7 @@ def _prepare_out_dir(config: AsrExperimentConfig, resume: bool) -> tuple[Path, d
             "or choose another train.out_dir"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    state = load_checkpoint(last) if (resume and last.exists()) else None  # every rank reads it
+    state = load_checkpoint(last, fmt) if (resume and last.exists()) else None  # every rank
     if not distributed.is_main():
         return out_dir, state
     if state is None and (out_dir / "metrics.jsonl").exists():

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from speechseq.audio import resample, save_audio
-from speechseq.checkpoint import TTS_FORMAT, load_checkpoint, save_checkpoint, tts_state
+from speechseq.checkpoint import TTS_FORMAT, save_checkpoint, tts_state
 from speechseq.config import TtsExperimentConfig, TtsLossConfig, TtsValidationConfig
 from speechseq.data import DurationBatchSampler, TtsBatch, TtsDataset, collate_tts
 from speechseq.errors import SpeechseqError
@@ -38,7 +37,13 @@ from speechseq.metrics import error_counts
 from speechseq.models.tts import Synthesizer, SynthesizerConfig
 from speechseq.plotting import alignment_image, write_png
 from speechseq.text import CharTokenizer
-from speechseq.training import WarmupCosine, _load_set, _MetricsLog, _pick_device
+from speechseq.training import (
+    WarmupCosine,
+    _load_set,
+    _MetricsLog,
+    _pick_device,
+    _prepare_out_dir,
+)
 from speechseq.vocoder import GriffinLimVocoder
 
 __all__ = [
@@ -284,22 +289,6 @@ def _make_loader(dataset: TtsDataset, sampler, r: int, workers: int, seed: int) 
     )
 
 
-def _prepare_out_dir(config: TtsExperimentConfig, resume: bool) -> tuple[Path, dict | None]:
-    out_dir = Path(config.train.out_dir)
-    last = out_dir / "last.pt"
-    if last.exists() and not resume:
-        raise SpeechseqError(
-            f"{out_dir}: holds a run already; pass --resume to continue it, "
-            "or choose another train.out_dir"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = load_checkpoint(last, TTS_FORMAT) if (resume and last.exists()) else None
-    if state is None and (out_dir / "metrics.jsonl").exists():
-        (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return out_dir, state
-
-
 def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool = True) -> Path:
     """Train a synthesizer as ``config`` says; returns the path of the best checkpoint (lowest
     free-running CER with a recognizer, else lowest dev loss, else the latest).
@@ -324,7 +313,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     dev_utts = _load_set(config.data.dev_manifest)
     if vc.max_utterances is not None:
         dev_utts = dev_utts[: vc.max_utterances]
-    out_dir, state = _prepare_out_dir(config, resume)
+    out_dir, state = _prepare_out_dir(config, resume, TTS_FORMAT)
     log = _MetricsLog(out_dir / "metrics.jsonl")
 
     tokenizer = CharTokenizer()
