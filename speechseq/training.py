@@ -58,6 +58,22 @@ class WarmupCosine:
         return self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def restore_scheduler(scheduler: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:
+    """Load a saved LambdaLR state but keep the schedule the config asks for now.
+
+    ``LambdaLR`` saves a callable object's attributes, so a plain ``load_state_dict`` would
+    bring back the old run's ``total_steps``. A resumed run with ``train.epochs`` changed (to
+    end a run early, or to extend it) should follow the new length from the current step on.
+    """
+    wanted = dict(scheduler.lr_lambdas[0].__dict__)
+    scheduler.load_state_dict(state)
+    saved = scheduler.lr_lambdas[0].__dict__
+    if saved != wanted and distributed.is_main():
+        print(f"learning-rate schedule changed on resume: {saved} -> {wanted}", file=sys.stderr)
+    saved.clear()
+    saved.update(wanted)
+
+
 def compute_loss(
     model: Recognizer, features: torch.Tensor, feature_lengths: torch.Tensor, batch: AsrBatch
 ) -> torch.Tensor:
@@ -327,7 +343,7 @@ def _train_asr(
         model.load_state_dict(state["model"])
         ts = state["train_state"]
         optimizer.load_state_dict(ts["optimizer"])
-        scheduler.load_state_dict(ts["scheduler"])
+        restore_scheduler(scheduler, ts["scheduler"])
         step, epoch, batch_in_epoch = ts["step"], ts["epoch"], ts["batch_in_epoch"]
         best_wer = ts["best_wer"]
         rank_rngs = ts.get("rank_rngs") or [ts["rng"]]  # one per rank after a torchrun

@@ -43,6 +43,7 @@ from speechseq.training import (
     _MetricsLog,
     _pick_device,
     _prepare_out_dir,
+    restore_scheduler,
 )
 from speechseq.vocoder import GriffinLimVocoder
 
@@ -363,7 +364,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
         model.load_state_dict(state["model"])
         ts = state["train_state"]
         optimizer.load_state_dict(ts["optimizer"])
-        scheduler.load_state_dict(ts["scheduler"])
+        restore_scheduler(scheduler, ts["scheduler"])
         step, epoch, batch_in_epoch, best = (
             ts["step"],
             ts["epoch"],

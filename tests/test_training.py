@@ -112,3 +112,27 @@ def test_killed_run_resumes_as_if_never_stopped(tmp_path, speech_manifest, resto
     reference = load_checkpoint(reference_dir / "last.pt")["model"]
     for name, tensor in reference.items():
         torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_resume_follows_a_changed_schedule_length():
+    """Resuming with a different ``train.epochs`` must not bring back the old total steps."""
+    import torch
+
+    from speechseq.training import WarmupCosine, restore_scheduler
+
+    def make(total):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+        return torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(0, total, 0.0))
+
+    old = make(100)
+    for _ in range(50):
+        old.optimizer.step()
+        old.step()
+    new = make(60)
+    restore_scheduler(new, old.state_dict())
+    assert new.last_epoch == 50
+    assert new.lr_lambdas[0].total_steps == 60
+    new.optimizer.step()
+    new.step()
+    # step 51 of 60 on a cosine to 0: well below the old schedule's 0.5-ish value
+    assert new.get_last_lr()[0] < 0.1
