@@ -24,7 +24,7 @@ import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -243,18 +243,20 @@ class DecoderConfig:
     """How log-probs become text, as chosen on the command line.
 
     Attributes:
-        kind: "greedy" (fast) or "beam".
+        kind: "greedy" (fast), "beam", or "auto" (resolved by
+            :func:`speechseq.inference.resolve_decoding`: the shipped model gets the beam search
+            and LM tuned for it, any other model greedy decoding, or beam search if ``lm`` is set).
         beam_size: hypotheses kept per frame (beam only).
         lm: word n-gram LM, ARPA or KenLM binary (beam only).
-        lm_weight: scale on the LM's log10 probabilities.
-        word_bonus: score added per word.
+        lm_weight: scale on the LM's log10 probabilities; None: the tuned value, else 1.0.
+        word_bonus: score added per word; None: the tuned value, else 0.0.
     """
 
     kind: str = "greedy"
     beam_size: int = 50
     lm: str | Path | None = None
-    lm_weight: float = 1.0
-    word_bonus: float = 0.0
+    lm_weight: float | None = None
+    word_bonus: float | None = None
 
 
 def make_decoder(
@@ -266,6 +268,8 @@ def make_decoder(
         SpeechseqError: an unknown kind, an LM without beam search, or a beam that cannot load.
     """
     config = config or DecoderConfig()
+    if config.kind == "auto":  # no shipped tuning at this level: beam only if there is an LM
+        config = replace(config, kind="beam" if config.lm is not None else "greedy")
     if config.kind == "greedy":
         if config.lm is not None:
             raise SpeechseqError("a language model needs the beam decoder (--decoder beam)")
@@ -274,8 +278,8 @@ def make_decoder(
         return BeamSearchDecoder(
             tokenizer,
             lm=config.lm,
-            lm_weight=config.lm_weight,
-            word_bonus=config.word_bonus,
+            lm_weight=1.0 if config.lm_weight is None else config.lm_weight,
+            word_bonus=0.0 if config.word_bonus is None else config.word_bonus,
             beam_size=config.beam_size,
         )
-    raise SpeechseqError(f"unknown decoder {config.kind!r}: use greedy or beam")
+    raise SpeechseqError(f"unknown decoder {config.kind!r}: use greedy, beam or auto")

@@ -122,12 +122,19 @@ def _write_atomic(path: Path, text: str) -> None:
 
 
 class DecoderKind(str, Enum):
+    auto = "auto"
     greedy = "greedy"
     beam = "beam"
 
 
 DecoderOption = Annotated[
-    DecoderKind, typer.Option("--decoder", help="greedy (fastest) or beam search.")
+    DecoderKind,
+    typer.Option(
+        "--decoder",
+        help="auto: for the shipped model, beam search with the shipped word LM (more "
+        "accurate); for other models greedy, or beam if --lm is given. greedy: fastest. "
+        "beam: beam search (with the shipped LM on the shipped model unless --lm).",
+    ),
 ]
 BeamSizeOption = Annotated[int, typer.Option(help="Beam search: hypotheses kept per frame.")]
 LMOption = Annotated[
@@ -135,13 +142,27 @@ LMOption = Annotated[
     typer.Option(help="Beam search: word n-gram LM, ARPA or KenLM binary (speechseq lm build)."),
 ]
 LMWeightOption = Annotated[
-    float, typer.Option(help="Beam search: weight of the LM's log10 scores.")
+    float | None,
+    typer.Option(
+        help="Beam search: weight of the LM's log10 scores (default: the shipped model's "
+        "tuned value, else 1.0)."
+    ),
 ]
-WordBonusOption = Annotated[float, typer.Option(help="Beam search: score added per word.")]
+WordBonusOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Beam search: score added per word (default: the shipped model's tuned value, "
+        "else 0.0)."
+    ),
+]
 
 
 def _decoding(
-    decoder: DecoderKind, beam_size: int, lm: Path | None, lm_weight: float, word_bonus: float
+    decoder: DecoderKind,
+    beam_size: int,
+    lm: Path | None,
+    lm_weight: float | None,
+    word_bonus: float | None,
 ):
     from speechseq.beam import DecoderConfig
 
@@ -198,11 +219,11 @@ def transcribe(
     max_words_per_line: Annotated[
         int, typer.Option(help="Subtitles: words per line; 0 = no limit.")
     ] = 0,
-    decoder: DecoderOption = DecoderKind.greedy,
+    decoder: DecoderOption = DecoderKind.auto,
     beam_size: BeamSizeOption = 50,
     lm: LMOption = None,
-    lm_weight: LMWeightOption = 1.0,
-    word_bonus: WordBonusOption = 0.0,
+    lm_weight: LMWeightOption = None,
+    word_bonus: WordBonusOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     shard: Annotated[
@@ -289,16 +310,16 @@ def evaluate(
     ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
     batch_seconds: Annotated[float, typer.Option(help="Padded audio seconds per batch.")] = 300.0,
-    decoder: DecoderOption = DecoderKind.greedy,
+    decoder: DecoderOption = DecoderKind.auto,
     beam_size: BeamSizeOption = 50,
     lm: LMOption = None,
-    lm_weight: LMWeightOption = 1.0,
-    word_bonus: WordBonusOption = 0.0,
+    lm_weight: LMWeightOption = None,
+    word_bonus: WordBonusOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
 ) -> None:
-    """Print WER, CER and real-time factor of MODEL on MANIFEST (greedy decoding, or
-    --decoder beam with an optional --lm)."""
+    """Print WER, CER and real-time factor of MODEL on MANIFEST (--decoder auto: greedy, or
+    for the shipped model its tuned beam search and LM; --decoder greedy|beam to choose)."""
     from tqdm import tqdm
 
     from speechseq.data import read_manifest

@@ -16,9 +16,10 @@ Example:
 from __future__ import annotations
 
 import glob
+import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -47,10 +48,13 @@ __all__ = [
     "EvaluationResult",
     "expand_inputs",
     "default_model_path",
+    "default_decoding",
+    "resolve_decoding",
 ]
 
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL_NAME = "asr-default.pt"
+DEFAULT_DECODING_NAME = "asr-default.decoding.json"  # beam + LM tuned on dev for that model
 
 
 def default_model_path() -> Path:
@@ -66,6 +70,51 @@ def default_model_path() -> Path:
             "(train one with recipes/tiny/asr/run.sh)"
         )
     return path
+
+
+def default_decoding() -> DecoderConfig | None:
+    """The decoder tuned for the shipped model (beam search and the shipped word LM, with the
+    LM weight and word bonus chosen on the corpus's dev set), or None if none is shipped.
+
+    The file is JSON: ``{"kind": "beam", "beam_size": 50, "lm": "lm-default.arpa",
+    "lm_weight": 1.0, "word_bonus": 0.0}``, the LM named relative to the file.
+    """
+    path = PRETRAINED_DIR / DEFAULT_DECODING_NAME
+    if not path.is_file():
+        return None
+    fields = json.loads(path.read_text(encoding="utf-8"))
+    lm = fields.get("lm")
+    return DecoderConfig(
+        kind=fields.get("kind", "beam"),
+        beam_size=int(fields.get("beam_size", 50)),
+        lm=str(path.parent / lm) if lm else None,
+        lm_weight=fields.get("lm_weight"),
+        word_bonus=fields.get("word_bonus"),
+    )
+
+
+def resolve_decoding(decoding: DecoderConfig | None, shipped_model: bool) -> DecoderConfig:
+    """The decoder to run, given the user's choice and whether the model is the shipped one.
+
+    ``auto`` (the default) means the shipped tuning for the shipped model, greedy for any other
+    (beam if an LM is given). ``beam`` without an LM on the shipped model uses the shipped LM
+    and its tuned weights. What the user set explicitly (LM, weight, bonus) always wins.
+    """
+    decoding = decoding or DecoderConfig(kind="auto")
+    shipped = default_decoding() if shipped_model else None
+    if shipped is not None and (
+        decoding.kind == "auto" or (decoding.kind == "beam" and decoding.lm is None)
+    ):
+        return DecoderConfig(
+            kind=shipped.kind,
+            beam_size=decoding.beam_size,
+            lm=decoding.lm if decoding.lm is not None else shipped.lm,
+            lm_weight=shipped.lm_weight if decoding.lm_weight is None else decoding.lm_weight,
+            word_bonus=shipped.word_bonus if decoding.word_bonus is None else decoding.word_bonus,
+        )
+    if decoding.kind == "auto":
+        return replace(decoding, kind="beam" if decoding.lm is not None else "greedy")
+    return decoding
 
 
 @dataclass
@@ -294,8 +343,14 @@ class Transcriber:
         decoding: DecoderConfig | None = None,
     ) -> Transcriber:
         """Build from a checkpoint path (default: the shipped model) and a decoder choice
-        (default: greedy)."""
+        (default "auto": see :func:`resolve_decoding`; the shipped model then gets beam search
+        with the shipped LM, any other model greedy decoding)."""
         model, feature_config, tokenizer, _ = load_recognizer(path or default_model_path())
+        shipped = PRETRAINED_DIR / DEFAULT_MODEL_NAME
+        is_shipped = path is None or (
+            shipped.is_file() and Path(path).resolve() == shipped.resolve()
+        )
+        decoding = resolve_decoding(decoding, shipped_model=is_shipped)
         return cls(
             model,
             FeatureExtractor(feature_config),

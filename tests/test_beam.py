@@ -131,3 +131,6 @@ def test_make_decoder(lm_path):
         make_decoder(TOK, DecoderConfig(kind="greedy", lm=lm_path))
     with pytest.raises(SpeechseqError, match="unknown decoder"):
         make_decoder(TOK, DecoderConfig(kind="viterbi"))
+    # auto, with no shipped tuning at this level: beam if an LM is given, else greedy
+    assert isinstance(make_decoder(TOK, DecoderConfig(kind="auto", lm=lm_path)), BeamSearchDecoder)
+    assert make_decoder(TOK, DecoderConfig(kind="auto"))(log_probs, lengths) == ["the kat sat"]

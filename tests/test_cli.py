@@ -220,7 +220,13 @@ def test_beam_with_lm_transcribes_and_evaluates(model_path, speech_dir, speech_m
     assert result.exit_code == 0, result.stderr
     assert "WER         0.00 %" in result.stdout
 
+    # --decoder auto (the default) with an LM is beam search; greedy cannot use an LM
+    lm_only = ["--lm", str(lm), "--lm-weight", "0.5"]
+    result = runner.invoke(app, ["evaluate", str(model_path), str(speech_manifest), *lm_only])
+    assert result.exit_code == 0, result.stderr
+    assert "WER         0.00 %" in result.stdout
     result = runner.invoke(
-        app, ["evaluate", str(model_path), str(speech_manifest), "--lm", str(lm)]
+        app,
+        ["evaluate", str(model_path), str(speech_manifest), "--decoder", "greedy", *lm_only],
     )
     assert result.exit_code == 2 and "--decoder beam" in result.stderr

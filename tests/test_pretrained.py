@@ -4,6 +4,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from speechseq.beam import DecoderConfig
 from speechseq.checkpoint import load_recognizer
 from speechseq.cli import app
 from speechseq.inference import default_model_path
@@ -34,3 +35,56 @@ def test_transcribe_samples_with_the_default_model(tmp_path, monkeypatch):
     assert set(hyps) == set(refs)
     names = sorted(refs)
     assert cer([refs[n] for n in names], [hyps[n] for n in names]) <= MAX_SAMPLES_CER
+
+
+def _ship_decoding(tmp_path, monkeypatch, lm_name="lm.arpa", **fields):
+    """Point the package's pretrained folder at ``tmp_path``, holding a decoding JSON."""
+    import json
+
+    from speechseq import inference
+
+    (tmp_path / lm_name).write_text("\\data\\\n")
+    body = {"kind": "beam", "beam_size": 40, "lm": lm_name, "lm_weight": 0.7, "word_bonus": 1.5}
+    body.update(fields)
+    (tmp_path / inference.DEFAULT_DECODING_NAME).write_text(json.dumps(body))
+    monkeypatch.setattr(inference, "PRETRAINED_DIR", tmp_path)
+
+
+def test_auto_decoding_is_the_shipped_tuning_for_the_shipped_model_only(tmp_path, monkeypatch):
+    from speechseq.inference import resolve_decoding
+
+    _ship_decoding(tmp_path, monkeypatch)
+    shipped = resolve_decoding(None, shipped_model=True)
+    assert shipped.kind == "beam" and shipped.lm == str(tmp_path / "lm.arpa")
+    assert (shipped.lm_weight, shipped.word_bonus) == (0.7, 1.5)
+    assert resolve_decoding(None, shipped_model=False).kind == "greedy"
+    # an explicit choice wins; what the user leaves unset comes from the shipped tuning
+    assert resolve_decoding(DecoderConfig(kind="greedy"), shipped_model=True).kind == "greedy"
+    own = resolve_decoding(DecoderConfig(kind="beam", lm_weight=0.2), shipped_model=True)
+    assert own.lm == str(tmp_path / "lm.arpa") and (own.lm_weight, own.word_bonus) == (0.2, 1.5)
+    other_lm = resolve_decoding(DecoderConfig(kind="auto", lm="mine.arpa"), shipped_model=False)
+    assert other_lm.kind == "beam" and other_lm.lm == "mine.arpa" and other_lm.lm_weight is None
+
+
+def test_no_shipped_decoding_means_greedy(tmp_path, monkeypatch):
+    from speechseq import inference
+
+    monkeypatch.setattr(inference, "PRETRAINED_DIR", tmp_path)  # empty: nothing shipped
+    assert inference.default_decoding() is None
+    assert inference.resolve_decoding(None, shipped_model=True).kind == "greedy"
+
+
+def test_shipped_decoder_loads_and_is_no_worse_than_greedy_on_the_samples():
+    """If the package ships an LM and tuning, the default CLI path uses it and it loads."""
+    from speechseq.inference import Transcriber, default_decoding
+
+    decoding = default_decoding()
+    assert decoding is not None, "the package ships asr-default.decoding.json"
+    assert Path(decoding.lm).is_file()
+    wavs = sorted(SAMPLES.glob("*.wav"))
+    refs = [p.with_suffix(".txt").read_text().strip() for p in wavs]
+    beam = Transcriber.from_pretrained()
+    greedy = Transcriber.from_pretrained(decoding=DecoderConfig(kind="greedy"))
+    beam_cer = cer(refs, [r.text for r in beam.transcribe(wavs)])
+    greedy_cer = cer(refs, [r.text for r in greedy.transcribe(wavs)])
+    assert beam_cer <= greedy_cer + 0.02

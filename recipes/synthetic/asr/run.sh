@@ -7,14 +7,17 @@
 #
 # Stage 1: bash prepare.sh (the corpus, ~6-9 minutes on 2 cores)
 # Stage 2: speechseq train asr hparams/train.yaml --resume (re-running continues a killed run)
-# Stage 3: speechseq evaluate on data/test_seen.jsonl and data/test_heldout.jsonl
-# Stage 4: export best.pt (weights and configs only) to speechseq/pretrained/asr-default.pt
+# Stage 3: speechseq evaluate (greedy) on data/test_seen.jsonl and data/test_heldout.jsonl
+# Stage 4: a trigram word LM from the train sentences (speechseq lm build); its weight and word
+#          bonus chosen on dev (local/tune_decoder.py); beam + LM evaluated on both test parts
+# Stage 5: export best.pt (weights and configs only), the LM and the tuned decoder settings to
+#          speechseq/pretrained/ (asr-default.pt, lm-default.arpa, asr-default.decoding.json)
 # Extra arguments after the options go to `speechseq train asr` as overrides (section.key=value).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 stage=1
-stop_stage=4
+stop_stage=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -34,13 +37,32 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   for part in test_seen test_heldout; do
-    echo "== $part"
-    speechseq evaluate "$exp_dir/best.pt" "data/$part.jsonl" \
-      --output "$exp_dir/$part-results.jsonl" --overwrite
+    echo "== $part, greedy"
+    speechseq evaluate "$exp_dir/best.pt" "data/$part.jsonl" --decoder greedy \
+      --output "$exp_dir/$part-greedy.jsonl" --overwrite
   done
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
+  # Train sentences only (field 0: the normalised text): no dev or test sentence is in the LM.
+  speechseq lm build data/text/train.txt -o "$exp_dir/lm-default.arpa" --field 0 --overwrite
+  python local/tune_decoder.py "$exp_dir/best.pt" data/dev.jsonl "$exp_dir/lm-default.arpa" \
+    --out "$exp_dir/decoding.json"
+  read -r weight bonus < <(python -c 'import json, sys; d = json.load(open(sys.argv[1]));
+print(d["lm_weight"], d["word_bonus"])' "$exp_dir/decoding.json")
+  for part in test_seen test_heldout; do
+    echo "== $part, beam + LM (lm_weight $weight, word_bonus $bonus)"
+    speechseq evaluate "$exp_dir/best.pt" "data/$part.jsonl" --decoder beam \
+      --lm "$exp_dir/lm-default.arpa" --lm-weight "$weight" --word-bonus "$bonus" \
+      --output "$exp_dir/$part-beam.jsonl" --overwrite
+  done
+fi
+
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  pretrained=../../../speechseq/pretrained
   python -c 'import sys; from speechseq.checkpoint import export_recognizer as e; print(e(*sys.argv[1:]))' \
-    "$exp_dir/best.pt" ../../../speechseq/pretrained/asr-default.pt
+    "$exp_dir/best.pt" "$pretrained/asr-default.pt"
+  cp "$exp_dir/lm-default.arpa" "$pretrained/lm-default.arpa"
+  cp "$exp_dir/decoding.json" "$pretrained/asr-default.decoding.json"
+  echo "$pretrained: asr-default.pt, lm-default.arpa, asr-default.decoding.json"
 fi
