@@ -8,14 +8,18 @@
     python benchmarks/asr.py --model recipes/tiny/asr/exp/tiny/best.pt \
         recipes/tiny/asr/data/test.jsonl --limit 40 --threads 1
 
-For each manifest three systems run one after another, never at the same time, on the same files:
+For each manifest these systems run one after another, never at the same time, on the same files:
 
-- ``speechseq``: the Transcriber in this process (greedy decoding, CPU); start-up = loading the
+- ``greedy``: the Transcriber in this process, greedy decoding (CPU); start-up = loading the
   checkpoint (torch is already imported by then).
-- ``speechseq CLI``: ``speechseq transcribe FOLDER --model M --device cpu`` as a subprocess; its
-  wall clock includes the interpreter, imports and model loading: the "start-up included" figure.
-  It is given the manifest's folder when the manifest holds every audio file under it, else the
-  files themselves (as with --limit).
+- ``beam+LM``: the same with beam search and a word LM: ``--lm`` if given, else the LM and
+  tuning shipped with the shipped model (``speechseq/pretrained/asr-default.decoding.json``);
+  start-up includes loading the LM. Skipped for another model without ``--lm``.
+- ``CLI greedy`` and ``CLI default``: ``speechseq transcribe FOLDER --model M --device cpu``
+  as a subprocess, with ``--decoder greedy`` and with the default decoder (beam + LM for the
+  shipped model); the wall clock includes the interpreter, imports and model loading: the
+  "start-up included" figures. The CLI is given the manifest's folder when the manifest holds
+  every audio file under it, else the files themselves (as with --limit).
 - ``PocketSphinx``: its default en-us acoustic model, dictionary and language model, fed 16 kHz
   mono int16 samples one whole utterance at a time; start-up = ``Decoder()`` (plus the
   import, for the first manifest).
@@ -44,9 +48,10 @@ from pathlib import Path
 import torch
 
 from speechseq.audio import load_audio
+from speechseq.beam import DecoderConfig
 from speechseq.data.manifest import Utterance, read_manifest
 from speechseq.errors import SpeechseqError
-from speechseq.inference import Transcriber, default_model_path, expand_inputs
+from speechseq.inference import Transcriber, default_decoding, default_model_path, expand_inputs
 from speechseq.metrics import error_counts
 from speechseq.text import normalize_text
 
@@ -91,6 +96,14 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--threads", type=int, default=None, help="Torch CPU threads (here and in the CLI run)."
     )
+    parser.add_argument(
+        "--lm",
+        type=Path,
+        default=None,
+        help="Word LM for the beam+LM rows (default: the LM shipped with the shipped model).",
+    )
+    parser.add_argument("--lm-weight", type=float, default=1.0, help="With --lm.")
+    parser.add_argument("--word-bonus", type=float, default=0.0, help="With --lm.")
     parser.add_argument("--per-voice", action="store_true", help="Also print a table per voice.")
     parser.add_argument("--no-pocketsphinx", action="store_true", help="Skip PocketSphinx.")
     parser.add_argument("--json", type=Path, default=None, help="Write every figure here.")
@@ -107,16 +120,18 @@ def warm_file_cache(utterances: Sequence[Utterance]) -> None:
         Path(utt.audio).read_bytes()
 
 
-def run_speechseq(model: Path, utterances: Sequence[Utterance]) -> SystemRun:
+def run_speechseq(
+    name: str, model: Path, utterances: Sequence[Utterance], decoding: DecoderConfig
+) -> SystemRun:
     started = time.perf_counter()
-    transcriber = Transcriber.from_pretrained(model, device="cpu")
+    transcriber = Transcriber.from_pretrained(model, device="cpu", decoding=decoding)
     loaded = time.perf_counter()
     results = transcriber.transcribe([u.audio for u in utterances])
     finished = time.perf_counter()
     failed = [r for r in results if not r.ok]
     if failed:
-        raise SpeechseqError(f"speechseq: {failed[0].error}")
-    return SystemRun("speechseq", [r.text for r in results], finished - started, loaded - started)
+        raise SpeechseqError(f"{name}: {failed[0].error}")
+    return SystemRun(name, [r.text for r in results], finished - started, loaded - started)
 
 
 def _cli_command() -> list[str]:
@@ -140,10 +155,14 @@ def _cli_inputs(utterances: Sequence[Utterance]) -> list[str]:
 
 
 def run_speechseq_cli(
-    model: Path, utterances: Sequence[Utterance], threads: int | None
+    name: str,
+    model: Path,
+    utterances: Sequence[Utterance],
+    threads: int | None,
+    decoder_options: Sequence[str],
 ) -> tuple[SystemRun, list[str]]:
     inputs = _cli_inputs(utterances)
-    options = ["--model", str(model), "--device", "cpu"]
+    options = ["--model", str(model), "--device", "cpu", *decoder_options]
     if threads:
         options += ["--threads", str(threads)]
     command = [*_cli_command(), "transcribe", *inputs, *options]
@@ -162,7 +181,20 @@ def run_speechseq_cli(
         raise SpeechseqError(f"speechseq CLI printed no transcript for {missing[0]}")
     texts = [by_path[str(Path(u.audio).resolve())] for u in utterances]
     shown = inputs if len(inputs) == 1 else [inputs[0], f"... ({len(inputs)} files)"]
-    return SystemRun("speechseq CLI", texts, seconds), ["speechseq transcribe", *shown, *options]
+    return SystemRun(name, texts, seconds), ["speechseq transcribe", *shown, *options]
+
+
+def beam_decoding(args: argparse.Namespace, model: Path) -> DecoderConfig | None:
+    """The beam + LM row's decoder: --lm if given, else the tuning shipped for the shipped
+    model (what `speechseq transcribe` uses by default), else none."""
+    if args.lm is not None:
+        return DecoderConfig(
+            kind="beam", lm=args.lm, lm_weight=args.lm_weight, word_bonus=args.word_bonus
+        )
+    if Path(model).resolve() != default_model_path().resolve():
+        return None
+    shipped = default_decoding()
+    return shipped if shipped is not None and shipped.kind == "beam" else None
 
 
 def run_pocketsphinx(utterances: Sequence[Utterance]) -> SystemRun:
@@ -282,43 +314,67 @@ def benchmark_manifest(args: argparse.Namespace, model: Path, manifest: Path) ->
     audio_seconds = sum(u.duration for u in utterances)
     warm_file_cache(utterances)
 
-    runs = [run_speechseq(model, utterances)]
-    cli_run, cli_command = run_speechseq_cli(model, utterances, args.threads)
-    runs.append(cli_run)
+    greedy = DecoderConfig(kind="greedy")
+    runs = [run_speechseq("greedy", model, utterances, greedy)]
+    cli_runs = {}
+    run, command = run_speechseq_cli(
+        "CLI greedy", model, utterances, args.threads, ["--decoder", "greedy"]
+    )
+    cli_runs[run.name] = (run, command)
+    beam = beam_decoding(args, model)
+    if beam is not None:
+        runs.append(run_speechseq("beam+LM", model, utterances, beam))
+        run, command = run_speechseq_cli("CLI default", model, utterances, args.threads, [])
+        cli_runs[run.name] = (run, command)
+    runs += [run for run, _ in cli_runs.values()]
     if not args.no_pocketsphinx:
         runs.append(run_pocketsphinx(utterances))
     for run in runs:
         run.score(references)
+    by_name = {run.name: run for run in runs}
 
     title = f"{manifest}: {len(utterances)} utterances, {audio_seconds:.1f} s of audio"
     print_table(title, runs, audio_seconds)
-    print(f"CLI run: {' '.join(cli_command)}")
-    ours, cli = runs[0], runs[1]
+    for _, command in cli_runs.values():
+        print(f"CLI run: {' '.join(command)}")
+    if beam is not None:
+        ours = by_name["beam+LM"]
+        cut = 1 - ours.wer / by_name["greedy"].wer if by_name["greedy"].wer > 0 else 0.0
+        print(
+            f"beam+LM (lm_weight {beam.lm_weight}, word_bonus {beam.word_bonus}, beam "
+            f"{beam.beam_size}) against greedy: WER {100 * cut:+.1f} % relative cut"
+        )
     ratios = {}
     if not args.no_pocketsphinx:
-        sphinx = runs[2]
-        ratios = {
-            "wer": _ratio(sphinx.wer, ours.wer),
-            "cer": _ratio(sphinx.cer, ours.cer),
-            "rtf": _ratio(sphinx.seconds, ours.seconds),
-            "rtf_vs_cli": _ratio(sphinx.seconds, cli.seconds),
-        }
-        print(
-            f"PocketSphinx / speechseq: WER {_times(ratios['wer'])}, CER {_times(ratios['cer'])}, "
-            f"RTF {_times(ratios['rtf'])} (against the CLI run: {_times(ratios['rtf_vs_cli'])})"
-        )
-    cli_rtf = cli.seconds / audio_seconds
-    verdict = f"speechseq CLI RTF {cli_rtf:.4f} {'≤' if cli_rtf <= TARGET_RTF else '>'} "
-    verdict += f"target {TARGET_RTF}"
-    if not args.no_pocketsphinx:
-        faster = cli.seconds < runs[2].seconds
-        verdict += f"; {'faster' if faster else 'not faster'} than PocketSphinx"
-    print(verdict)
+        sphinx = by_name["PocketSphinx"]
+        for name in ("greedy", "beam+LM"):
+            if name in by_name:
+                ours = by_name[name]
+                ratios[name] = {
+                    "wer": _ratio(sphinx.wer, ours.wer),
+                    "cer": _ratio(sphinx.cer, ours.cer),
+                    "rtf": _ratio(sphinx.seconds, ours.seconds),
+                }
+                r = ratios[name]
+                print(
+                    f"PocketSphinx / speechseq {name}: WER {_times(r['wer'])}, "
+                    f"CER {_times(r['cer'])}, time {_times(r['rtf'])}"
+                )
+    for name, (cli, _) in cli_runs.items():
+        cli_rtf = cli.seconds / audio_seconds
+        verdict = f"speechseq {name} RTF {cli_rtf:.4f} {'≤' if cli_rtf <= TARGET_RTF else '>'} "
+        verdict += f"target {TARGET_RTF}"
+        if not args.no_pocketsphinx:
+            faster = cli.seconds < by_name["PocketSphinx"].seconds
+            verdict += f"; {'faster' if faster else 'not faster'} than PocketSphinx"
+            verdict += f" ({_times(_ratio(by_name['PocketSphinx'].seconds, cli.seconds))})"
+        print(verdict)
+    cli_command = [command for _, command in cli_runs.values()]
 
     voices = per_group(utterances, references, runs, voice_of)
     synthesizers = per_group(utterances, references, runs, synthesizer_of)
     if args.per_voice:
-        names = [r.name for r in runs if r.name != "speechseq CLI"]  # same model as speechseq
+        names = [r.name for r in runs if r.name not in cli_runs]  # CLI: same texts as in-process
         print()
         print_per_group("voice", voices, names)
         if len(synthesizers) > 1:
@@ -329,7 +385,8 @@ def benchmark_manifest(args: argparse.Namespace, model: Path, manifest: Path) ->
         "manifest": str(manifest),
         "utterances": len(utterances),
         "audio_seconds": audio_seconds,
-        "cli_command": cli_command,
+        "cli_commands": cli_command,
+        "beam": None if beam is None else vars(beam) | {"lm": str(beam.lm)},
         "systems": {
             run.name: {
                 "wer": run.wer,
