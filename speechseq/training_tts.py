@@ -360,6 +360,8 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
             listener = _Listener(vc, dev_set, GriffinLimVocoder(feature_config), out_dir)
 
     step, epoch, batch_in_epoch, best = 0, 0, 0, math.inf
+    # best.pt is chosen by the recognizer's CER when there is one, else by dev loss
+    best_metric = "synth_cer" if listener is not None and vc.recognizer else "dev_loss"
     if state is not None:
         model.load_state_dict(state["model"])
         ts = state["train_state"]
@@ -371,6 +373,13 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
             ts["batch_in_epoch"],
             ts["best"],
         )
+        if ts.get("best_metric", best_metric) != best_metric:  # a CER is no loss: start over
+            print(
+                f"best.pt was chosen by {ts['best_metric']}, now by {best_metric}: the next "
+                "validation replaces it",
+                file=sys.stderr,
+            )
+            best = math.inf
         torch.set_rng_state(ts["rng"])
         print(
             f"resuming {out_dir} at step {step} (epoch {epoch + 1}, batch {batch_in_epoch})",
@@ -387,6 +396,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                 "epoch": epoch,
                 "batch_in_epoch": batch_in_epoch,
                 "best": best,
+                "best_metric": best_metric,
                 "rng": torch.get_rng_state(),
                 "config": config.to_dict(),
             }
@@ -484,7 +494,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
         run_ended = step >= total_steps or out_of_time or epoch >= tc.epochs
         due = finished_epoch and epoch % tc.validate_every == 0
         metrics = validate() if dev_loader is not None and (due or run_ended) else {}
-        score = metrics.get("synth_cer", metrics.get("dev_loss"))
+        score = metrics.get(best_metric)
         if score is not None and score <= best:
             best = score
             checkpoint("best.pt", {k: v for k, v in metrics.items() if isinstance(v, float)})

@@ -194,6 +194,10 @@ def test_train_writes_checkpoints_metrics_plots_and_listens(tmp_path, tts_manife
     )
     with pytest.raises(SpeechseqError, match="no.pt"):
         train_tts(bad, progress=False)
+    # resumed without the recognizer, best.pt is judged by dev loss: a loss is never compared
+    # with the CER that chose the old best.pt, so the next validation replaces it
+    train_tts(load_tts_config(None, _overrides(tts_manifest, out_dir)), resume=True, progress=False)
+    assert load_checkpoint(out_dir / "best.pt", None)["meta"]["step"] == 6
 
 
 def test_resumed_run_matches_an_uninterrupted_one(tmp_path, tts_manifest, monkeypatch):
