@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,7 +141,9 @@ def plan_job(
     """Find the inputs and decide what to do with each.
 
     A file found in a folder input keeps its place below that folder under ``out_dir``
-    (``DIR/a/b.wav`` → ``OUT/a/b.srt``); a file named directly goes to ``OUT/b.srt``.
+    (``DIR/a/b.wav`` → ``OUT/a/b.srt``); a file named directly goes to ``OUT/b.srt``. Files
+    whose names differ only in their extension (``b.wav`` and ``b.flac`` side by side) keep it,
+    so neither overwrites the other's transcript: ``OUT/a/b.wav.srt`` and ``OUT/a/b.flac.srt``.
 
     Args:
         inputs: files, folders (searched recursively) and globs.
@@ -158,20 +161,42 @@ def plan_job(
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)} or all")
     files, missing = expand_inputs(inputs)
+    folders = [Path(i) for i in inputs if Path(i).is_dir()]
+    names = _output_names(files, folders)  # over all files, so every shard names alike
     index, count = shard
     files = split(files, index, count)
     plan = JobPlan(missing=missing if index == 0 else [], formats=wanted)
-    folders = [Path(i) for i in inputs if Path(i).is_dir()]
     for file in files:
         if out_dir is None:
             plan.todo.append(JobFile(file))
             continue
-        root = _root(file, folders)
-        stem = file.relative_to(root) if root is not None else Path(file.name)
-        job = JobFile(file, tuple(out_dir / stem.with_suffix(f".{fmt}") for fmt in wanted))
+        name = names[file]
+        job = JobFile(file, tuple(out_dir / f"{name}.{fmt}" for fmt in wanted))
         done = not overwrite and all(out.exists() for out in job.outputs)
         (plan.skipped if done else plan.todo).append(job)
     return plan
+
+
+def _output_names(files: Sequence[Path], folders: Sequence[Path]) -> dict[Path, str]:
+    """Each file's output path below ``out_dir``, without the format's suffix."""
+    relative = {}
+    for file in files:
+        root = _root(file, folders)
+        relative[file] = file.relative_to(root) if root is not None else Path(file.name)
+    stems = Counter(str(rel.with_suffix("")) for rel in relative.values())
+    names = {
+        file: str(rel) if stems[str(rel.with_suffix(""))] > 1 else str(rel.with_suffix(""))
+        for file, rel in relative.items()
+    }
+    seen: dict[str, Path] = {}
+    for file, name in names.items():  # same name in two folders, both named directly
+        if name in seen:
+            raise SpeechseqError(
+                f"{seen[name]} and {file} would write the same transcript ({name}.*); "
+                "pass their common folder instead of the files"
+            )
+        seen[name] = file
+    return names
 
 
 class RunReport:

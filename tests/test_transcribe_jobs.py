@@ -172,3 +172,31 @@ def test_cli_rerun_redoes_only_inputs_missing_a_format(model_path, speech_dir, t
     lines = [json.loads(line) for line in report.read_text().splitlines()]
     assert len(lines) == 10
     assert sorted(line["status"] for line in lines[5:]) == ["failed", "ok"] + ["skipped"] * 3
+
+
+def test_plan_keeps_extensions_apart_when_names_would_collide(tmp_path):
+    """b.wav and b.flac side by side must not share OUT/b.txt (the second would overwrite the
+    first, and a re-run would skip both); other files keep the plain stem."""
+    import soundfile as sf
+
+    from speechseq.errors import SpeechseqError
+
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    silence = [0.0] * 1600
+    for name in ["sub/b.wav", "sub/b.flac", "c.wav"]:
+        sf.write(src / name, silence, 16000)
+    out = tmp_path / "out"
+    names = {job.input.name: job.outputs for job in plan_job([src], out, ["txt", "srt"]).todo}
+    assert names["b.wav"] == (out / "sub" / "b.wav.txt", out / "sub" / "b.wav.srt")
+    assert names["b.flac"] == (out / "sub" / "b.flac.txt", out / "sub" / "b.flac.srt")
+    assert names["c.wav"] == (out / "c.txt", out / "c.srt")
+    # every shard names them alike, even one that holds only one of the pair
+    parts = [plan_job([src], out, ["txt"], shard=(k, 3)).todo for k in range(3)]
+    assert sorted(str(j.outputs[0]) for p in parts for j in p) == sorted(
+        str(o[0]) for o in ([names[n][0]] for n in names)
+    )
+    (tmp_path / "other").mkdir()
+    sf.write(tmp_path / "other" / "c.wav", silence, 16000)
+    with pytest.raises(SpeechseqError, match="same transcript"):
+        plan_job([src / "c.wav", tmp_path / "other" / "c.wav"], out)
