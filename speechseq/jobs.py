@@ -12,9 +12,9 @@ again. The report gains one JSON line per input per run, failures and skips incl
 the processing time spent on the input (see :attr:`TranscriptionResult.seconds`).
 
 A big job splits into parts that run anywhere at once (torchrun ranks, SLURM array tasks): part
-``k`` of ``n`` takes inputs ``k, k + n, …`` of the sorted list (``plan_job(…, shard=(k, n))``),
-writes its own transcripts into the shared output tree and its own report
-(:func:`shard_report`).
+``k`` of ``n`` takes its share of the inputs, balanced by file size (:func:`balanced_part`,
+``plan_job(…, shard=(k, n))``), writes its own transcripts into the shared output tree and
+its own report (:func:`shard_report`).
 
 Example:
     >>> plan = plan_job(["recordings/"], out_dir=Path("out"), formats=["srt", "json"])
@@ -35,7 +35,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from speechseq.distributed import shard as split
 from speechseq.errors import SpeechseqError
 from speechseq.inference import Transcriber, TranscriptionResult, expand_inputs
 from speechseq.writers import FORMATS, SubtitleOptions, render
@@ -150,9 +149,10 @@ def plan_job(
         out_dir: where transcripts go; None to only print them (nothing is skipped).
         formats: some of :data:`speechseq.writers.FORMATS`, or ``"all"``.
         overwrite: redo inputs whose transcripts exist.
-        shard: ``(k, n)``: plan only part ``k`` of ``n`` — files ``k, k + n, …`` of those found
-            (part 0 also reports inputs that named nothing). The split depends only on the
-            inputs, not on what is done, so every part of a re-run takes the same files.
+        shard: ``(k, n)``: plan only part ``k`` of ``n`` of the files found, split by
+            :func:`balanced_part` (part 0 also reports inputs that named nothing). The split
+            depends only on the inputs, not on what is done, so every part of a re-run takes
+            the same files.
     """
     inputs = [str(i) for i in inputs]
     expanded = (f for fmt in formats for f in (FORMATS if fmt == "all" else [fmt]))
@@ -164,7 +164,7 @@ def plan_job(
     folders = [Path(i) for i in inputs if Path(i).is_dir()]
     names = _output_names(files, folders)  # over all files, so every shard names alike
     index, count = shard
-    files = split(files, index, count)
+    files = balanced_part(files, index, count)
     plan = JobPlan(missing=missing if index == 0 else [], formats=wanted)
     for file in files:
         if out_dir is None:
@@ -175,6 +175,32 @@ def plan_job(
         done = not overwrite and all(out.exists() for out in job.outputs)
         (plan.skipped if done else plan.todo).append(job)
     return plan
+
+
+def balanced_part(files: Sequence[Path], index: int, count: int) -> list[Path]:
+    """Part ``index`` of ``count`` of ``files``, the parts balanced by file size.
+
+    Largest file first, each goes to the part with the fewest bytes so far (the lowest index on
+    a tie), so one hour-long recording does not leave its part running long after the others;
+    each part keeps the files' order. Sizes stand in for durations (no file is opened), and the
+    split depends only on the files, so every rank or array task computes the same one.
+    """
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count} does not exist")
+    sizes = {}
+    for file in files:
+        try:
+            sizes[file] = Path(file).stat().st_size
+        except OSError:  # vanished: it fails later, with a message, in whichever part
+            sizes[file] = 0
+    loads = [0] * count
+    mine = set()
+    for file in sorted(files, key=lambda f: (-sizes[f], str(f))):
+        part = min(range(count), key=lambda k: (loads[k], k))
+        loads[part] += sizes[file] + 1  # + 1: empty files spread too
+        if part == index:
+            mine.add(file)
+    return [f for f in files if f in mine]
 
 
 def _output_names(files: Sequence[Path], folders: Sequence[Path]) -> dict[Path, str]:

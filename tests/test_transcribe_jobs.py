@@ -200,3 +200,19 @@ def test_plan_keeps_extensions_apart_when_names_would_collide(tmp_path):
     sf.write(tmp_path / "other" / "c.wav", silence, 16000)
     with pytest.raises(SpeechseqError, match="same transcript"):
         plan_job([src / "c.wav", tmp_path / "other" / "c.wav"], out)
+
+
+def test_parts_are_balanced_by_size_and_cover_every_file_once(tmp_path):
+    from speechseq.jobs import balanced_part
+
+    sizes = [100_000, 10, 20, 30, 40, 50, 60, 70]  # one big file, like an hour-long recording
+    files = []
+    for i, size in enumerate(sizes):
+        files.append(tmp_path / f"f{i}.wav")
+        files[-1].write_bytes(b"x" * size)
+    parts = [balanced_part(files, k, 2) for k in range(2)]
+    assert sorted(f for p in parts for f in p) == sorted(files)  # a partition
+    assert parts[0] == [files[0]]  # the big file alone; striding would have given it 3 more
+    assert parts[1] == files[1:]  # in the original order
+    with pytest.raises(ValueError):
+        balanced_part(files, 2, 2)
