@@ -76,8 +76,10 @@ def _model_state(
     }
 
 
-def _load_model(path: str | Path, fmt: str, model_cls: type, config_cls: type) -> tuple:
-    state = load_checkpoint(path, fmt)
+def _load_model(
+    path: str | Path, fmt: str, model_cls: type, config_cls: type, state: dict | None = None
+) -> tuple:
+    state = state if state is not None else load_checkpoint(path, fmt)
     model = model_cls(config_cls.from_dict(state["model_config"]))
     model.load_state_dict(state["model"])
     model.eval()
@@ -120,6 +122,7 @@ def export_recognizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
 
 # --- Text-to-speech ----------------------------------------------------------------------------
 
+from speechseq.models.duration_tts import DurationSynthesizer, DurationSynthesizerConfig  # noqa: E402
 from speechseq.models.tts import Synthesizer, SynthesizerConfig  # noqa: E402
 
 TTS_FORMAT = "speechseq-tts"
@@ -139,7 +142,10 @@ def load_synthesizer(
     Returns:
         model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
     """
-    return _load_model(path, TTS_FORMAT, Synthesizer, SynthesizerConfig)
+    state = load_checkpoint(path, TTS_FORMAT)
+    if state["model_config"].get("kind") == "duration":
+        return _load_model(path, TTS_FORMAT, DurationSynthesizer, DurationSynthesizerConfig, state)
+    return _load_model(path, TTS_FORMAT, Synthesizer, SynthesizerConfig, state)
 
 
 def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path:

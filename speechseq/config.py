@@ -211,6 +211,7 @@ def load_asr_config(
 
 # --- Text-to-speech experiments (``speechseq train tts``) -------------------------------------
 
+from speechseq.models.duration_tts import DurationSynthesizerConfig  # noqa: E402
 from speechseq.models.tts import SynthesizerConfig  # noqa: E402 (the TTS part is appended)
 
 
@@ -245,6 +246,9 @@ class TtsDataConfig:
         trim_margin: seconds of the trimmed edges kept.
         cache: keep every utterance's features in memory after the first epoch (~92 MB per hour
             of audio; useful with ``num_workers`` 0, the default).
+        train_durations, dev_durations: per-character frame counts of each utterance
+            (``speechseq.durations.align_corpus``); the duration model (``model.kind:
+            duration``) needs them, the attention model ignores them.
     """
 
     train_manifest: str = ""
@@ -256,6 +260,8 @@ class TtsDataConfig:
     trim_db: float | None = 40.0
     trim_margin: float = 0.05
     cache: bool = True
+    train_durations: str | None = None
+    dev_durations: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +274,8 @@ class TtsLossConfig:
         stop_pos_weight: weight of its positive (stop) steps, rarer than the others.
         guided_attention_weight: weight of the guided-attention loss (0 = off).
         guided_attention_g: width of its diagonal band (fraction of the utterance).
+        duration_weight: weight of the duration model's duration loss (squared error of
+            log(1 + frames) per character).
     """
 
     mel_loss: str = "l1"
@@ -275,6 +283,7 @@ class TtsLossConfig:
     stop_pos_weight: float = 5.0
     guided_attention_weight: float = 2.0
     guided_attention_g: float = 0.2
+    duration_weight: float = 1.0
 
     def __post_init__(self) -> None:
         if self.mel_loss not in ("l1", "l2", "l1+l2"):
@@ -310,7 +319,7 @@ class TtsExperimentConfig:
 
     data: TtsDataConfig = field(default_factory=TtsDataConfig)
     features: FeatureConfig = field(default_factory=tts_feature_config)
-    model: SynthesizerConfig = field(default_factory=SynthesizerConfig)
+    model: SynthesizerConfig | DurationSynthesizerConfig = field(default_factory=SynthesizerConfig)
     loss: TtsLossConfig = field(default_factory=TtsLossConfig)
     validation: TtsValidationConfig = field(default_factory=TtsValidationConfig)
     train: TrainingConfig = field(default_factory=TrainingConfig)
@@ -384,6 +393,11 @@ def load_tts_config(
         if section not in classes:
             raise SpeechseqError(f"override {key!r}: unknown section {section!r}")
         sections[section][name] = value
+    kind = sections["model"].pop("kind", "attention")  # attention (Tacotron) or duration
+    if kind == "duration":
+        classes["model"] = DurationSynthesizerConfig
+    elif kind not in ("attention", "tacotron"):
+        raise SpeechseqError(f"{where} [model]: kind must be attention or duration, not {kind!r}")
     rate = sections["features"].get("sample_rate", 16000)
     if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
         raise SpeechseqError(f"{where} [features]: sample_rate must be a positive int")

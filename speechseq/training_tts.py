@@ -34,6 +34,7 @@ from speechseq.data import DurationBatchSampler, TtsBatch, TtsDataset, collate_t
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.metrics import error_counts
+from speechseq.models.duration_tts import DurationSynthesizer, DurationSynthesizerConfig
 from speechseq.models.tts import Synthesizer, SynthesizerConfig
 from speechseq.plotting import alignment_image, write_png
 from speechseq.text import CharTokenizer
@@ -48,6 +49,7 @@ from speechseq.training import (
 from speechseq.vocoder import GriffinLimVocoder
 
 __all__ = [
+    "compute_duration_tts_loss",
     "compute_tts_loss",
     "diagonal_score",
     "guided_attention_loss",
@@ -135,6 +137,79 @@ def compute_tts_loss(
     return {"loss": loss, "mel": mel, "postnet": postnet, "stop": stop, "attention": attention}
 
 
+def compute_duration_tts_loss(
+    outputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor],
+    batch: TtsBatch,
+    config: TtsLossConfig,
+) -> dict[str, torch.Tensor]:
+    """The duration model's loss and its parts.
+
+    Args:
+        outputs: :meth:`DurationSynthesizer.forward`'s ``(mel_before, mel_after,
+            log_durations, weights)``, shapes (B, T, n_mels) ×2, (B, L), (B, S, L).
+        batch: the targets (``mels``, ``mel_lengths``, ``char_frames`` (B, L), lengths).
+        config: loss weights.
+
+    Returns:
+        ``loss``, ``mel`` (before the postnet), ``postnet`` (after it) and ``duration``
+        (mean squared error of log(1 + frames) per character, unweighted).
+    """
+    mel_before, mel_after, log_durations, _ = outputs
+    frame_mask = _lengths_mask(batch.mel_lengths, mel_before.shape[1])[:, :, None].float()
+    mel = _mel_error(mel_before.float(), batch.mels, frame_mask, config.mel_loss)
+    postnet = _mel_error(mel_after.float(), batch.mels, frame_mask, config.mel_loss)
+    char_mask = _lengths_mask(batch.token_lengths, log_durations.shape[1]).float()  # (B, L)
+    target = torch.log1p(batch.char_frames.float())
+    duration = ((log_durations.float() - target).square() * char_mask).sum() / char_mask.sum()
+    loss = mel + postnet + config.duration_weight * duration
+    return {"loss": loss, "mel": mel, "postnet": postnet, "duration": duration}
+
+
+def _forward_loss(
+    model: Synthesizer | DurationSynthesizer,
+    batch: TtsBatch,
+    config: TtsLossConfig,
+    generator: torch.Generator | None = None,
+) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
+    """The training pass of either model on ``batch`` and its losses."""
+    if isinstance(model, DurationSynthesizer):
+        if batch.char_frames is None:
+            raise SpeechseqError("the duration model needs data.train_durations/dev_durations")
+        outputs = model(batch.tokens, batch.token_lengths, batch.mels, batch.char_frames)
+        return outputs, compute_duration_tts_loss(outputs, batch, config)
+    outputs = model(batch.tokens, batch.token_lengths, batch.mels, generator)
+    return outputs, compute_tts_loss(outputs, batch, config, model.config.reduction_factor)
+
+
+def _char_frames(config: TtsExperimentConfig, model_config) -> tuple[dict | None, dict | None]:
+    """Per-character frame counts for the train and dev sets (duration model only)."""
+    if not isinstance(model_config, DurationSynthesizerConfig):
+        return None, None
+    from speechseq.durations import read_durations
+
+    data = config.data
+    if not data.train_durations:
+        raise SpeechseqError(
+            "model.kind duration needs data.train_durations (speechseq.durations.align_corpus)"
+        )
+    dev = read_durations(data.dev_durations) if data.dev_durations else None
+    if data.dev_manifest and dev is None:
+        raise SpeechseqError("model.kind duration needs data.dev_durations for its dev set")
+    return read_durations(data.train_durations), dev
+
+
+def _build_model(config: SynthesizerConfig | DurationSynthesizerConfig):
+    if isinstance(config, DurationSynthesizerConfig):
+        return DurationSynthesizer(config)
+    return Synthesizer(config)
+
+
+def _model_config_from_dict(d: dict) -> SynthesizerConfig | DurationSynthesizerConfig:
+    if d.get("kind") == "duration":
+        return DurationSynthesizerConfig.from_dict(d)
+    return SynthesizerConfig.from_dict(d)
+
+
 def diagonal_score(
     alignments: torch.Tensor,
     token_lengths: torch.Tensor,
@@ -205,8 +280,7 @@ def validate_tts(
         if batch is None:
             continue
         batch = batch.to(device)
-        outputs = model(batch.tokens, batch.token_lengths, batch.mels, generator)
-        losses = compute_tts_loss(outputs, batch, loss_config, r)
+        outputs, losses = _forward_loss(model, batch, loss_config, generator)
         b = len(batch.texts)
         for key, value in losses.items():
             sums[key] = sums.get(key, 0.0) + value.item() * b
@@ -216,9 +290,7 @@ def validate_tts(
         if first is None:
             first = outputs[3][0, : int(step_lengths[0]), : int(batch.token_lengths[0])].cpu()
     model.train()
-    names = {"loss": "dev_loss", "mel": "dev_mel", "postnet": "dev_postnet"}
-    names |= {"stop": "dev_stop", "attention": "dev_attention"}
-    metrics = {names[k]: v / max(1, n) for k, v in sums.items()}
+    metrics = {f"dev_{k}": v / max(1, n) for k, v in sums.items()}
     metrics["dev_diagonal"] = diag_sum / max(1, n)
     return metrics, first
 
@@ -321,7 +393,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     trim = (config.data.trim_db, config.data.trim_margin, config.data.cache)
     if state is not None:
         feature_config = FeatureConfig.from_dict(state["feature_config"])
-        model_config = SynthesizerConfig.from_dict(state["model_config"])
+        model_config = _model_config_from_dict(state["model_config"])
         tokenizer = CharTokenizer.from_dict(state["tokenizer"])
     else:
         feature_config = config.features
@@ -335,9 +407,10 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     r = model_config.reduction_factor
 
     torch.manual_seed(tc.seed)
-    model = Synthesizer(model_config).to(device)
+    model = _build_model(model_config).to(device)
     extractor = FeatureExtractor(feature_config)
-    train_set = TtsDataset(train_utts, extractor, tokenizer, *trim)
+    train_frames, dev_frames = _char_frames(config, model_config)
+    train_set = TtsDataset(train_utts, extractor, tokenizer, *trim, char_frames=train_frames)
     sampler = DurationBatchSampler(
         train_set.durations,
         config.data.max_batch_seconds,
@@ -353,7 +426,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     )
     dev_loader, listener = None, None
     if dev_utts:
-        dev_set = TtsDataset(dev_utts, extractor, tokenizer, *trim)
+        dev_set = TtsDataset(dev_utts, extractor, tokenizer, *trim, char_frames=dev_frames)
         dev_sampler = DurationBatchSampler(dev_set.durations, config.data.max_batch_seconds, False)
         dev_loader = _make_loader(dev_set, dev_sampler, r, config.data.num_workers, tc.seed)
         if vc.sentences > 0:
@@ -449,8 +522,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                 continue
             batch = batch.to(device)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
-                outputs = model(batch.tokens, batch.token_lengths, batch.mels)
-                losses = compute_tts_loss(outputs, batch, config.loss, r)
+                _, losses = _forward_loss(model, batch, config.loss)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(losses["loss"]).backward()
             scaler.unscale_(optimizer)

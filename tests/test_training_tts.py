@@ -229,3 +229,53 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, tts_manifest, monkey
     assert got["train_state"]["step"] == want["train_state"]["step"] == 6
     for name, tensor in want["model"].items():
         torch.testing.assert_close(got["model"][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
+
+
+def test_duration_model_trains_listens_and_speaks(tmp_path, tts_manifest, model_path):
+    """model.kind duration: durations measured with the recognizer, trained through train_tts
+    (resume included), loaded back as a DurationSynthesizer and spoken with by a Speaker."""
+    from speechseq.config import tts_feature_config
+    from speechseq.durations import align_corpus
+    from speechseq.models.duration_tts import DurationSynthesizer
+    from speechseq.synthesis import Speaker
+
+    durations = tmp_path / "durations.jsonl"
+    summary = align_corpus(tts_manifest, durations, model_path, tts_feature_config(16000))
+    assert summary["written"] >= 2
+    tiny = {
+        "model.kind": "duration",
+        "model.embedding_dim": 32,
+        "model.encoder_channels": 64,
+        "model.encoder_conv_layers": 2,
+        "model.duration_channels": 32,
+        "model.decoder_dim": 48,
+        "model.decoder_layers": 1,
+        "model.postnet_channels": 32,
+        "model.postnet_layers": 3,
+    }
+    values = {k: v for k, v in _overrides(tts_manifest, tmp_path / "run").items()}
+    values = {k: v for k, v in values.items() if not k.startswith("model.")} | tiny
+    values |= {
+        "data.train_durations": str(durations),
+        "data.dev_durations": str(durations),
+        "validation.recognizer": str(model_path),
+        "train.max_steps": 4,
+    }
+    best = train_tts(load_tts_config(None, values), progress=False)
+    records = [
+        json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    ]
+    dev = [r for r in records if "dev_loss" in r]
+    assert dev and all("dev_duration" in r and 0 <= r["synth_cer"] for r in dev)
+    assert all(r["synth_stopped"] == 1.0 for r in dev)  # the length comes from the durations
+    values["train.max_steps"] = 6
+    train_tts(load_tts_config(None, values), resume=True, progress=False)
+    assert load_checkpoint(tmp_path / "run" / "last.pt", None)["train_state"]["step"] == 6
+    model, *_ = load_synthesizer(best)
+    assert isinstance(model, DurationSynthesizer)
+    result = Speaker.from_pretrained(best).speak("Hello there. How are you?")
+    assert len(result.sentences) == 2 and all(result.stopped) and result.waveform.numel() > 0
+    missing = dict(values)
+    missing.pop("data.train_durations")
+    with pytest.raises(SpeechseqError, match="train_durations"):
+        train_tts(load_tts_config(None, missing | {"train.out_dir": str(tmp_path / "x")}))

@@ -68,6 +68,8 @@ class TtsDataset(Dataset):
         cache: keep each item after its first extraction (there is no augmentation to redo;
             ~92 MB per hour of audio at 80 mels and 12.5 ms). Each DataLoader worker keeps its
             own cache for one epoch only, so this pays with ``num_workers`` 0.
+        char_frames: audio path → frames per character (``speechseq.durations``); when given,
+            items carry ``char_frames`` and an utterance without a usable entry is skipped.
     """
 
     def __init__(
@@ -78,8 +80,10 @@ class TtsDataset(Dataset):
         trim_db: float | None = 40.0,
         trim_margin: float = 0.05,
         cache: bool = False,
+        char_frames: dict[str, list[int]] | None = None,
     ) -> None:
         self.utterances = list(utterances)
+        self.char_frames = char_frames
         self.extractor = extractor
         self.tokenizer = tokenizer
         self.trim_db = trim_db
@@ -126,6 +130,16 @@ class TtsDataset(Dataset):
             "audio": utt.audio,
             "duration": waveform.numel() / self.extractor.config.sample_rate,
         }
+        if self.char_frames is not None:
+            frames = self.char_frames.get(utt.audio)
+            if frames is None or len(frames) != tokens.numel() or sum(frames) != mel.shape[0]:
+                warnings.warn(
+                    f"skipping utterance: {utt.audio}: no durations matching its "
+                    f"{tokens.numel()} characters and {mel.shape[0]} frames",
+                    stacklevel=2,
+                )
+                return None
+            item["char_frames"] = torch.tensor(frames, dtype=torch.long)  # (L,)
         if self._cache is not None:
             self._cache[index] = item
         return item
@@ -160,6 +174,8 @@ class TtsBatch:
         texts: the B texts.
         audio: the B audio paths.
         durations: the B trimmed durations in seconds.
+        char_frames: (B, L) measured frames per character, zero-padded (None unless the
+            dataset was given durations).
     """
 
     tokens: torch.Tensor
@@ -170,6 +186,7 @@ class TtsBatch:
     texts: list[str]
     audio: list[str]
     durations: list[float]
+    char_frames: torch.Tensor | None = None
 
     def to(self, device: torch.device) -> TtsBatch:
         """A copy with its tensors on ``device``."""
@@ -182,6 +199,7 @@ class TtsBatch:
             self.texts,
             self.audio,
             self.durations,
+            None if self.char_frames is None else self.char_frames.to(device),
         )
 
 
@@ -210,4 +228,9 @@ def collate_tts(items: list[dict | None], reduction_factor: int = 1) -> TtsBatch
         texts=[it["text"] for it in items],
         audio=[it["audio"] for it in items],
         durations=[it["duration"] for it in items],
+        char_frames=(
+            torch.nn.utils.rnn.pad_sequence([it["char_frames"] for it in items], batch_first=True)
+            if "char_frames" in items[0]
+            else None
+        ),
     )
