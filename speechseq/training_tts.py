@@ -16,6 +16,7 @@ can be clean long before speech is intelligible (FACTS.md), so both are tracked.
 from __future__ import annotations
 
 import functools
+import hashlib
 import math
 import sys
 import time
@@ -435,6 +436,11 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     step, epoch, batch_in_epoch, best = 0, 0, 0, math.inf
     # best.pt is chosen by the recognizer's CER when there is one, else by dev loss
     best_metric = "synth_cer" if listener is not None and vc.recognizer else "dev_loss"
+    # A CER by another recognizer is another yardstick too: name the recognizer by its bytes.
+    yardstick = best_metric
+    if best_metric == "synth_cer":
+        digest = hashlib.sha256(Path(vc.recognizer).read_bytes()).hexdigest()[:12]
+        yardstick = f"synth_cer (recognizer {digest})"
     if state is not None:
         model.load_state_dict(state["model"])
         ts = state["train_state"]
@@ -446,9 +452,9 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
             ts["batch_in_epoch"],
             ts["best"],
         )
-        if ts.get("best_metric", best_metric) != best_metric:  # a CER is no loss: start over
+        if ts.get("best_metric", yardstick) != yardstick:  # a CER is no loss: start over
             print(
-                f"best.pt was chosen by {ts['best_metric']}, now by {best_metric}: the next "
+                f"best.pt was chosen by {ts['best_metric']}, now by {yardstick}: the next "
                 "validation replaces it",
                 file=sys.stderr,
             )
@@ -469,7 +475,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                 "epoch": epoch,
                 "batch_in_epoch": batch_in_epoch,
                 "best": best,
-                "best_metric": best_metric,
+                "best_metric": yardstick,
                 "rng": torch.get_rng_state(),
                 "config": config.to_dict(),
             }

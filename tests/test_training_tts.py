@@ -194,6 +194,8 @@ def test_train_writes_checkpoints_metrics_plots_and_listens(tmp_path, tts_manife
     )
     with pytest.raises(SpeechseqError, match="no.pt"):
         train_tts(bad, progress=False)
+    judged_by = load_checkpoint(out_dir / "last.pt", None)["train_state"]["best_metric"]
+    assert judged_by.startswith("synth_cer (recognizer ")  # another recognizer: another yardstick
     # resumed without the recognizer, best.pt is judged by dev loss: a loss is never compared
     # with the CER that chose the old best.pt, so the next validation replaces it
     train_tts(load_tts_config(None, _overrides(tts_manifest, out_dir)), resume=True, progress=False)
