@@ -151,11 +151,8 @@ def utterance_durations(
     Raises:
         SpeechseqError: see :func:`character_durations`.
     """
-    model = transcriber.model.eval()
-    features = transcriber.extractor(waveform.to(transcriber.device))  # (T, n_mels)
-    lengths = torch.tensor([features.shape[0]], device=transcriber.device)  # (1,)
-    log_probs, out_lengths = model(features[None], lengths)  # (1, T', V), (1,)
-    log_probs = log_probs[0, : int(out_lengths[0])].cpu()  # (T', V)
+    transcriber.model.eval()
+    log_probs = transcriber.log_probs([waveform])[0].cpu()  # (T', V)
     tokenizer = transcriber.tokenizer
     return character_durations(
         log_probs,

@@ -373,11 +373,20 @@ class Transcriber:
     @torch.no_grad()
     def transcribe_waveforms(self, waveforms: Sequence[torch.Tensor]) -> list[str]:
         """Transcribe (T,) waveforms at :attr:`sample_rate`, as one batch."""
+        return self.decoder(*self._forward(waveforms))
+
+    @torch.no_grad()
+    def log_probs(self, waveforms: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The model's (T'_i, V) CTC log-probabilities of (T,) waveforms at
+        :attr:`sample_rate`, computed as one batch (e.g. for forced alignment)."""
+        log_probs, out_lengths = self._forward(waveforms)
+        return [lp[: int(n)] for lp, n in zip(log_probs, out_lengths, strict=True)]
+
+    def _forward(self, waveforms: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         feats = [self.extractor(w.to(self.device)) for w in waveforms]  # each (T_i, n_mels)
         lengths = torch.tensor([f.shape[0] for f in feats], device=self.device)
         padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, n_mels)
-        log_probs, out_lengths = self.model(padded, lengths)
-        return self.decoder(log_probs, out_lengths)
+        return self.model(padded, lengths)  # (B, T', V), (B,)
 
     def transcribe(
         self,

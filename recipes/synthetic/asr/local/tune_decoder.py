@@ -40,15 +40,13 @@ def get_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@torch.no_grad()
 def dev_log_probs(transcriber: Transcriber, manifest: str) -> tuple[list[torch.Tensor], list[str]]:
     """(T', V) log-probs of every dev utterance, and the reference texts."""
     utterances = read_manifest(manifest)
-    log_probs = []
-    for utt in tqdm(utterances, desc="dev log-probs", unit="utt"):
-        features = transcriber.extractor(load_audio(utt.audio, transcriber.sample_rate))  # (T, F)
-        out, lengths = transcriber.model(features[None], torch.tensor([features.shape[0]]))
-        log_probs.append(out[0, : int(lengths[0])])  # (T', V)
+    log_probs = [
+        transcriber.log_probs([load_audio(utt.audio, transcriber.sample_rate)])[0]
+        for utt in tqdm(utterances, desc="dev log-probs", unit="utt")
+    ]
     return log_probs, [utt.text for utt in utterances]
 
 
