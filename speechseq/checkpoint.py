@@ -143,9 +143,15 @@ def load_synthesizer(
         model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
     """
     state = load_checkpoint(path, TTS_FORMAT)
-    if state["model_config"].get("kind") == "duration":
-        return _load_model(path, TTS_FORMAT, DurationSynthesizer, DurationSynthesizerConfig, state)
-    return _load_model(path, TTS_FORMAT, Synthesizer, SynthesizerConfig, state)
+    return _load_model(path, TTS_FORMAT, *synthesizer_classes(state["model_config"]), state)
+
+
+def synthesizer_classes(model_config: dict) -> tuple[type, type]:
+    """The text-to-speech model class and its config class for a saved ``model_config``
+    (``kind: duration`` or the attention model)."""
+    if model_config.get("kind") == "duration":
+        return DurationSynthesizer, DurationSynthesizerConfig
+    return Synthesizer, SynthesizerConfig
 
 
 def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
@@ -161,4 +167,10 @@ def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path
     return save_checkpoint(state, dst)
 
 
-__all__ += ["TTS_FORMAT", "export_synthesizer", "load_synthesizer", "tts_state"]
+__all__ += [
+    "TTS_FORMAT",
+    "export_synthesizer",
+    "load_synthesizer",
+    "synthesizer_classes",
+    "tts_state",
+]

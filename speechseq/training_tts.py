@@ -29,14 +29,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from speechseq.audio import resample, save_audio
-from speechseq.checkpoint import TTS_FORMAT, save_checkpoint, tts_state
+from speechseq.checkpoint import TTS_FORMAT, save_checkpoint, synthesizer_classes, tts_state
 from speechseq.config import TtsExperimentConfig, TtsLossConfig, TtsValidationConfig
 from speechseq.data import DurationBatchSampler, TtsBatch, TtsDataset, collate_tts
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.metrics import error_counts
 from speechseq.models.duration_tts import DurationSynthesizer, DurationSynthesizerConfig
-from speechseq.models.tts import Synthesizer, SynthesizerConfig
+from speechseq.models.tts import Synthesizer
 from speechseq.plotting import alignment_image, write_png
 from speechseq.text import CharTokenizer
 from speechseq.training import (
@@ -197,18 +197,6 @@ def _char_frames(config: TtsExperimentConfig, model_config) -> tuple[dict | None
     if data.dev_manifest and dev is None:
         raise SpeechseqError("model.kind duration needs data.dev_durations for its dev set")
     return read_durations(data.train_durations), dev
-
-
-def _build_model(config: SynthesizerConfig | DurationSynthesizerConfig):
-    if isinstance(config, DurationSynthesizerConfig):
-        return DurationSynthesizer(config)
-    return Synthesizer(config)
-
-
-def _model_config_from_dict(d: dict) -> SynthesizerConfig | DurationSynthesizerConfig:
-    if d.get("kind") == "duration":
-        return DurationSynthesizerConfig.from_dict(d)
-    return SynthesizerConfig.from_dict(d)
 
 
 def diagonal_score(
@@ -394,7 +382,9 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     trim = (config.data.trim_db, config.data.trim_margin, config.data.cache)
     if state is not None:
         feature_config = FeatureConfig.from_dict(state["feature_config"])
-        model_config = _model_config_from_dict(state["model_config"])
+        model_config = synthesizer_classes(state["model_config"])[1].from_dict(
+            state["model_config"]
+        )
         tokenizer = CharTokenizer.from_dict(state["tokenizer"])
     else:
         feature_config = config.features
@@ -408,7 +398,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     r = model_config.reduction_factor
 
     torch.manual_seed(tc.seed)
-    model = _build_model(model_config).to(device)
+    model = synthesizer_classes(model_config.to_dict())[0](model_config).to(device)
     extractor = FeatureExtractor(feature_config)
     train_frames, dev_frames = _char_frames(config, model_config)
     train_set = TtsDataset(train_utts, extractor, tokenizer, *trim, char_frames=train_frames)
