@@ -51,7 +51,7 @@ from speechseq.audio import load_audio
 from speechseq.beam import DecoderConfig
 from speechseq.data.manifest import Utterance, read_manifest
 from speechseq.errors import SpeechseqError
-from speechseq.inference import Transcriber, default_decoding, default_model_path, expand_inputs
+from speechseq.inference import Transcriber, default_model_path, expand_inputs, resolve_decoding
 from speechseq.metrics import error_counts
 from speechseq.text import normalize_text
 
@@ -185,16 +185,18 @@ def run_speechseq_cli(
 
 
 def beam_decoding(args: argparse.Namespace, model: Path) -> DecoderConfig | None:
-    """The beam + LM row's decoder: --lm if given, else the tuning shipped for the shipped
-    model (what `speechseq transcribe` uses by default), else none."""
-    if args.lm is not None:
-        return DecoderConfig(
-            kind="beam", lm=args.lm, lm_weight=args.lm_weight, word_bonus=args.word_bonus
-        )
-    if Path(model).resolve() != default_model_path().resolve():
-        return None
-    shipped = default_decoding()
-    return shipped if shipped is not None and shipped.kind == "beam" else None
+    """The beam + LM row's decoder, as ``speechseq transcribe`` would resolve it: --lm if
+    given, else the tuning shipped for the shipped model, else none."""
+    given = args.lm is not None
+    wanted = DecoderConfig(
+        kind="auto",
+        lm=args.lm,
+        lm_weight=args.lm_weight if given else None,
+        word_bonus=args.word_bonus if given else None,
+    )
+    shipped = Path(model).resolve() == default_model_path().resolve()
+    decoding = resolve_decoding(wanted, shipped_model=shipped)
+    return decoding if decoding.kind == "beam" else None
 
 
 def run_pocketsphinx(utterances: Sequence[Utterance]) -> SystemRun:
