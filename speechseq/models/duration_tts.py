@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from speechseq.models.tts import _Encoder, _Postnet
+from speechseq.models.tts_layers import Postnet, TextEncoder, check_tts_shape
 
 __all__ = ["DurationSynthesizer", "DurationSynthesizerConfig"]
 
@@ -74,12 +74,7 @@ class DurationSynthesizerConfig:
     def __post_init__(self) -> None:
         if self.kind != "duration":
             raise ValueError(f"kind must be 'duration', not {self.kind!r}")
-        if self.reduction_factor < 1:
-            raise ValueError(f"reduction_factor must be at least 1, not {self.reduction_factor}")
-        if self.encoder_channels % 2:
-            raise ValueError("encoder_channels must be even (it is split over two directions)")
-        if self.postnet_layers < 2:
-            raise ValueError("postnet_layers must be at least 2")
+        check_tts_shape(self.reduction_factor, self.encoder_channels, self.postnet_layers)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -159,7 +154,14 @@ class DurationSynthesizer(nn.Module):
     def __init__(self, config: DurationSynthesizerConfig) -> None:
         super().__init__()
         c = self.config = config
-        self.encoder = _Encoder(c)
+        self.encoder = TextEncoder(
+            c.vocab_size,
+            c.embedding_dim,
+            c.encoder_channels,
+            c.encoder_conv_layers,
+            c.encoder_kernel_size,
+            c.dropout,
+        )
         self.duration_predictor = _DurationPredictor(c)
         self.decoder = nn.LSTM(
             c.encoder_channels + 2,  # + where the step is inside its character, and its length
@@ -170,7 +172,9 @@ class DurationSynthesizer(nn.Module):
             dropout=c.dropout if c.decoder_layers > 1 else 0.0,
         )
         self.frame_proj = nn.Linear(2 * c.decoder_dim, c.n_mels * c.reduction_factor)
-        self.postnet = _Postnet(c)
+        self.postnet = Postnet(
+            c.n_mels, c.postnet_channels, c.postnet_layers, c.postnet_kernel_size, c.dropout
+        )
 
     def _decode(
         self,

@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from speechseq.models.tts_layers import Postnet, TextEncoder, check_tts_shape
 
 __all__ = ["Synthesizer", "SynthesizerConfig"]
 
@@ -79,12 +80,7 @@ class SynthesizerConfig:
     stop_threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.reduction_factor < 1:
-            raise ValueError(f"reduction_factor must be at least 1, not {self.reduction_factor}")
-        if self.encoder_channels % 2:
-            raise ValueError("encoder_channels must be even (it is split over two directions)")
-        if self.postnet_layers < 2:
-            raise ValueError("postnet_layers must be at least 2")
+        check_tts_shape(self.reduction_factor, self.encoder_channels, self.postnet_layers)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,45 +92,6 @@ class SynthesizerConfig:
     def max_frames(self, num_chars: int) -> int:
         """The longest output :meth:`Synthesizer.infer` makes for a text of ``num_chars``."""
         return self.min_max_frames + math.ceil(self.max_frames_per_char * num_chars)
-
-
-def _conv_bn(c_in: int, c_out: int, kernel: int) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv1d(c_in, c_out, kernel, padding=(kernel - 1) // 2, bias=False), nn.BatchNorm1d(c_out)
-    )
-
-
-class _Encoder(nn.Module):
-    """Characters → (B, L, encoder_channels) memory."""
-
-    def __init__(self, c: SynthesizerConfig) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(c.vocab_size, c.embedding_dim, padding_idx=0)
-        dims = [c.embedding_dim] + [c.encoder_channels] * c.encoder_conv_layers
-        self.convs = nn.ModuleList(
-            _conv_bn(dims[i], dims[i + 1], c.encoder_kernel_size)
-            for i in range(c.encoder_conv_layers)
-        )
-        self.dropout = nn.Dropout(c.dropout)
-        self.lstm = nn.LSTM(
-            c.encoder_channels, c.encoder_channels // 2, batch_first=True, bidirectional=True
-        )
-
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, L) ids, (B,) lengths → (B, L, encoder_channels); padding positions are zero."""
-        x = self.embedding(tokens).transpose(1, 2)  # (B, E, L)
-        # Zero the padding after each layer, so an utterance encodes the same in any batch.
-        keep = (
-            torch.arange(tokens.shape[1], device=tokens.device) < lengths.to(tokens.device)[:, None]
-        )
-        for conv in self.convs:
-            x = self.dropout(F.relu(conv(x))) * keep[:, None, :]  # (B, C, L)
-        packed = pack_padded_sequence(
-            x.transpose(1, 2), lengths.cpu(), batch_first=True, enforce_sorted=False
-        )
-        out, _ = self.lstm(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.shape[1])
-        return out  # (B, L, C)
 
 
 class _Prenet(nn.Module):
@@ -207,26 +164,6 @@ class _LocationSensitiveAttention(nn.Module):
         return context, weights
 
 
-class _Postnet(nn.Module):
-    """Convolutions over the whole predicted mel that add a residual correction."""
-
-    def __init__(self, c: SynthesizerConfig) -> None:
-        super().__init__()
-        dims = [c.n_mels] + [c.postnet_channels] * (c.postnet_layers - 1) + [c.n_mels]
-        self.convs = nn.ModuleList(
-            _conv_bn(dims[i], dims[i + 1], c.postnet_kernel_size) for i in range(c.postnet_layers)
-        )
-        self.dropout = nn.Dropout(c.dropout)
-
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        """(B, T, n_mels) → (B, T, n_mels) residual."""
-        x = mel.transpose(1, 2)  # (B, n_mels, T)
-        for i, conv in enumerate(self.convs):
-            x = conv(x)
-            x = self.dropout(torch.tanh(x) if i < len(self.convs) - 1 else x)
-        return x.transpose(1, 2)
-
-
 class Synthesizer(nn.Module):
     """Character ids → log-mel frames, teacher-forced (:meth:`forward`) or free-running
     (:meth:`infer`). The losses live on the training side (``speechseq.training_tts``).
@@ -238,7 +175,14 @@ class Synthesizer(nn.Module):
     def __init__(self, config: SynthesizerConfig) -> None:
         super().__init__()
         c = self.config = config
-        self.encoder = _Encoder(c)
+        self.encoder = TextEncoder(
+            c.vocab_size,
+            c.embedding_dim,
+            c.encoder_channels,
+            c.encoder_conv_layers,
+            c.encoder_kernel_size,
+            c.dropout,
+        )
         self.prenet = _Prenet(c.n_mels, c.prenet_dim, c.prenet_dropout)
         self.attention_rnn = nn.LSTMCell(c.prenet_dim + c.encoder_channels, c.attention_rnn_dim)
         self.attention = _LocationSensitiveAttention(c)
@@ -247,7 +191,9 @@ class Synthesizer(nn.Module):
             c.decoder_rnn_dim + c.encoder_channels, c.n_mels * c.reduction_factor
         )
         self.stop_proj = nn.Linear(c.decoder_rnn_dim + c.encoder_channels, 1)
-        self.postnet = _Postnet(c)
+        self.postnet = Postnet(
+            c.n_mels, c.postnet_channels, c.postnet_layers, c.postnet_kernel_size, c.dropout
+        )
 
     def _initial_state(self, memory: torch.Tensor) -> dict[str, torch.Tensor]:
         b, length, _ = memory.shape
