@@ -502,9 +502,10 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     while epoch < tc.epochs and step < total_steps and not out_of_time:
         sampler.set_epoch(epoch, batch_in_epoch)
         loader = _make_loader(train_set, sampler, r, config.data.num_workers, tc.seed + epoch)
+        stopped_early = False
         bar = tqdm(
             loader,
-            total=steps_per_epoch,
+            total=batch_in_epoch + len(sampler),  # the count varies a little by epoch
             initial=batch_in_epoch,
             desc=f"epoch {epoch + 1}/{tc.epochs}",
             disable=not progress,
@@ -551,12 +552,16 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
             if tc.checkpoint_every and step % tc.checkpoint_every == 0:
                 checkpoint("last.pt")
             if step >= total_steps:
+                stopped_early = True
                 break
             if tc.max_minutes is not None and time.monotonic() - started > 60 * tc.max_minutes:
-                out_of_time = True
+                out_of_time = stopped_early = True
                 break
         bar.close()
-        finished_epoch = batch_in_epoch >= steps_per_epoch
+        # The loader ran dry: the epoch is over. Not "batch_in_epoch reached the first epoch's
+        # count": the sampler's jitter changes the count per epoch, and an epoch one batch
+        # short of it then never ended (the loop re-ran its empty remainder forever).
+        finished_epoch = not stopped_early
         if finished_epoch:
             epoch, batch_in_epoch = epoch + 1, 0
         run_ended = step >= total_steps or out_of_time or epoch >= tc.epochs

@@ -165,3 +165,28 @@ def tts_model_path(tts_manifest, tmp_path_factory) -> Path:
         "train.checkpoint_every": 0,
     }
     return train_tts(load_tts_config(None, overrides), progress=False)
+
+
+@pytest.fixture
+def uneven_epochs(monkeypatch):
+    """Every epoch after the first has one batch fewer than the first (the sampler's duration
+    jitter can do that), and the test fails instead of hanging if training then never ends."""
+    import signal
+
+    from speechseq.data.dataset import DurationBatchSampler
+
+    batches = DurationBatchSampler.batches
+
+    def fewer(self):
+        every = batches(self)
+        return every[:-1] if self.shuffle and self.epoch > 0 else every
+
+    def hung(signum, frame):
+        raise TimeoutError("training did not end: an epoch never finished")
+
+    monkeypatch.setattr(DurationBatchSampler, "batches", fewer)
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(120)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)

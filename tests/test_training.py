@@ -136,3 +136,16 @@ def test_resume_follows_a_changed_schedule_length():
     new.step()
     # step 51 of 60 on a cosine to 0: well below the old schedule's 0.5-ish value
     assert new.get_last_lr()[0] < 0.1
+
+
+def test_an_epoch_shorter_than_the_first_still_ends(
+    tmp_path, speech_manifest, restore_threads, uneven_epochs
+):
+    out_dir = tmp_path / "run"
+    cfg = load_asr_config(_config(tmp_path, speech_manifest, out_dir, epochs=3, max_steps=None))
+    train_asr(cfg, progress=False)
+    state = load_checkpoint(out_dir / "last.pt")["train_state"]
+    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    per_epoch = state["step"] // 3 + 1  # the first epoch's count (epochs 2 and 3: one fewer)
+    assert state["epoch"] == 3 and state["step"] == 3 * per_epoch - 2
+    assert [r["epoch"] for r in records if "dev_wer" in r] == [1, 2, 3]

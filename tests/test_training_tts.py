@@ -281,3 +281,14 @@ def test_duration_model_trains_listens_and_speaks(tmp_path, tts_manifest, model_
     missing.pop("data.train_durations")
     with pytest.raises(SpeechseqError, match="train_durations"):
         train_tts(load_tts_config(None, missing | {"train.out_dir": str(tmp_path / "x")}))
+
+
+def test_a_tts_epoch_shorter_than_the_first_still_ends(tmp_path, tts_manifest, uneven_epochs):
+    out_dir = tmp_path / "run"
+    overrides = _overrides(tts_manifest, out_dir, **{"train.epochs": 3, "train.max_steps": None})
+    overrides |= {"data.max_batch_seconds": 2}
+    train_tts(load_tts_config(None, overrides), progress=False)
+    state = load_checkpoint(out_dir / "last.pt", "speechseq-tts")["train_state"]
+    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert state["epoch"] == 3
+    assert [r["epoch"] for r in records if "dev_loss" in r] == [1, 2, 3]
