@@ -88,3 +88,42 @@ def test_shipped_decoder_loads_and_is_no_worse_than_greedy_on_the_samples():
     beam_cer = cer(refs, [r.text for r in beam.transcribe(wavs)])
     greedy_cer = cer(refs, [r.text for r in greedy.transcribe(wavs)])
     assert beam_cer <= greedy_cer + 0.02
+
+
+# The shipped recognizer (greedy) hears the shipped voice say these with CER 17 % (measured);
+# a margin over it, so a broken export or a feature mismatch (CER near 100 %) fails.
+MAX_VOICE_CER = 0.35
+VOICE_SENTENCES = ["Hello world, this is speechseq.", "He asked me where I live."]
+
+
+def test_shipped_voice_is_in_the_package_and_small():
+    from speechseq.checkpoint import load_synthesizer
+    from speechseq.synthesis import default_voice_path
+
+    path = default_voice_path()
+    assert path.parent.parent.name == "speechseq"
+    assert path.stat().st_size < 50 * 2**20
+    state = load_synthesizer(path)[-1]
+    assert "train_state" not in state
+
+
+def test_synthesize_with_the_shipped_voice_is_heard_back(tmp_path, monkeypatch):
+    """`speechseq synthesize` with no --model, from any directory, writes speech that the shipped
+    recognizer transcribes back to the text."""
+    import soundfile
+
+    from speechseq.inference import Transcriber
+    from speechseq.text import normalize_text
+
+    monkeypatch.chdir(tmp_path)
+    refs, hyps = [], []
+    transcriber = Transcriber.from_pretrained(decoding=DecoderConfig(kind="greedy"))
+    for i, sentence in enumerate(VOICE_SENTENCES):
+        result = CliRunner().invoke(app, ["synthesize", sentence, "-o", f"{i}.wav"])
+        assert result.exit_code == 0, result.stderr
+        audio, rate = soundfile.read(tmp_path / f"{i}.wav")
+        words = len(sentence.split())
+        assert 0.15 * words < len(audio) / rate < 0.8 * words + 1.0
+        refs.append(normalize_text(sentence))
+        hyps.append(next(iter(transcriber.transcribe([tmp_path / f"{i}.wav"]))).text)
+    assert cer(refs, hyps) <= MAX_VOICE_CER, hyps
