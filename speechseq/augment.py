@@ -32,6 +32,9 @@ class AugmentConfig:
         reverb_prob: chance of convolving with a simulated room impulse response.
         rt60_low, rt60_high: reverberation time range in seconds.
         gain_db: random gain range ± this many dB (0 = off).
+        vtlp_prob: chance of vocal-tract-length perturbation, a warp of the features' frequency
+            axis (:meth:`WaveformAugmenter.warp_factor`); 0 = off.
+        vtlp_low, vtlp_high: its warp factor's range, drawn uniformly.
     """
 
     speed_prob: float = 0.6
@@ -43,6 +46,9 @@ class AugmentConfig:
     rt60_low: float = 0.15
     rt60_high: float = 0.8
     gain_db: float = 6.0
+    vtlp_prob: float = 0.0
+    vtlp_low: float = 0.9
+    vtlp_high: float = 1.1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "speeds", tuple(float(s) for s in self.speeds))
@@ -141,3 +147,15 @@ class WaveformAugmenter:
         if peak > 1.0 or not math.isfinite(float(peak)):
             waveform = waveform / peak.clamp(min=1e-8)
         return waveform
+
+    def warp_factor(self, g: torch.Generator) -> float:
+        """This utterance's vocal-tract-length warp for its features (1.0 = none). Call it after
+        the waveform augmentation, with the same generator; with ``vtlp_prob`` 0 it draws
+        nothing, so configs without VTLP keep their random streams.
+        """
+        c = self.config
+        if c.vtlp_prob <= 0:
+            return 1.0
+        if float(torch.rand((), generator=g)) >= c.vtlp_prob:
+            return 1.0
+        return _uniform(g, c.vtlp_low, c.vtlp_high)

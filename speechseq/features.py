@@ -96,21 +96,24 @@ class FeatureExtractor(nn.Module):
             self.register_buffer("mean", torch.tensor(c.mean), persistent=False)
             self.register_buffer("std", torch.tensor(c.std), persistent=False)
 
-    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
-        """(..., T) samples → (..., frames, n_mels) un-normalised log-mels."""
+    def log_mel(self, waveform: torch.Tensor, warp: float = 1.0) -> torch.Tensor:
+        """(..., T) samples → (..., frames, n_mels) un-normalised log-mels; ``warp`` ≠ 1 warps
+        the frequency axis first (:func:`speechseq.functional.warp_filterbank`, training only)."""
         c = self.config
+        fbank = F.warp_filterbank(self.fbank, warp, c.sample_rate) if warp != 1.0 else self.fbank
         return F.log_mel_spectrogram(
-            waveform, self.fbank, c.n_fft, c.hop_length, c.win_length, self.window
+            waveform, fbank, c.n_fft, c.hop_length, c.win_length, self.window
         )
 
-    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+    def forward(self, waveform: torch.Tensor, warp: float = 1.0) -> torch.Tensor:
         """Args:
             waveform: (T,) samples of one utterance at ``config.sample_rate``.
+            warp: vocal-tract-length warp factor (1 = none).
 
         Returns:
             (frames, n_mels) features.
         """
-        feats = self.log_mel(waveform)  # (frames, n_mels)
+        feats = self.log_mel(waveform, warp)  # (frames, n_mels)
         if self.config.normalize == "utterance":
             feats = F.normalize_utterance(feats)
         elif self.config.normalize == "global":

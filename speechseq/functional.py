@@ -11,6 +11,7 @@ import torchaudio.functional as AF
 
 __all__ = [
     "mel_filterbank",
+    "warp_filterbank",
     "power_spectrogram",
     "log_mel_spectrogram",
     "normalize_utterance",
@@ -38,6 +39,38 @@ def mel_filterbank(
         norm="slaney",
         mel_scale="slaney",
     )
+
+
+def warp_filterbank(
+    fbank: torch.Tensor, alpha: float, sample_rate: int, boundary: float = 0.8
+) -> torch.Tensor:
+    """The filters of ``fbank`` seen through a vocal-tract-length warp of the frequency axis
+    (VTLP, Jaitly & Hinton 2013): energy at frequency f counts as if it were at f·alpha, up to a
+    cut-off (``boundary`` × Nyquist × min(alpha, 1) / alpha); above it the warp is linear so that
+    Nyquist stays put. alpha > 1 moves formants up (a shorter vocal tract), < 1 down.
+
+    Args:
+        fbank: (n_freqs, n_mels) filters over linear frequency bins 0 … Nyquist.
+        alpha: warp factor (1 = no change; 0.9–1.1 is typical).
+        sample_rate: the audio's rate.
+        boundary: where the linear part starts, as a fraction of Nyquist.
+
+    Returns:
+        (n_freqs, n_mels) filters to apply to the unwarped power spectrum.
+    """
+    if alpha == 1.0:
+        return fbank
+    n_freqs = fbank.shape[0]
+    nyquist = sample_rate / 2
+    freqs = torch.linspace(0.0, nyquist, n_freqs, dtype=torch.float64)  # (n_freqs,)
+    cutoff = boundary * nyquist * min(alpha, 1.0) / alpha
+    above = alpha * cutoff + (nyquist - alpha * cutoff) * (freqs - cutoff) / (nyquist - cutoff)
+    warped = torch.where(freqs <= cutoff, freqs * alpha, above)  # (n_freqs,) in Hz
+    position = (warped / nyquist * (n_freqs - 1)).clamp(0, n_freqs - 1)  # fractional bin
+    low = position.floor().long()
+    high = (low + 1).clamp(max=n_freqs - 1)
+    frac = (position - low).to(fbank.dtype)[:, None]  # (n_freqs, 1)
+    return fbank[low] * (1 - frac) + fbank[high] * frac
 
 
 def power_spectrogram(

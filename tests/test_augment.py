@@ -73,3 +73,32 @@ def test_output_never_clips(speech):
         out = augmenter(speech, item_generator(1, 0, i))
         assert float(out.abs().max()) <= 1.0 + 1e-6
         assert torch.isfinite(out).all()
+
+
+def test_vtlp_warp_factor_is_drawn_in_range_and_only_when_on():
+    off = WaveformAugmenter(OFF, 16000)
+    g = item_generator(0, 0, 0)
+    state = g.get_state()
+    assert off.warp_factor(g) == 1.0 and torch.equal(g.get_state(), state)  # drew nothing
+    on = WaveformAugmenter(AugmentConfig(vtlp_prob=1.0, vtlp_low=0.9, vtlp_high=1.1), 16000)
+    factors = [on.warp_factor(item_generator(0, 0, i)) for i in range(50)]
+    assert all(0.9 <= f <= 1.1 for f in factors) and len(set(factors)) == 50
+    assert factors == [on.warp_factor(item_generator(0, 0, i)) for i in range(50)]
+
+
+def test_dataset_applies_the_warp_to_features(speech_dir):
+    from speechseq.data import AsrDataset, Utterance
+    from speechseq.features import FeatureConfig, FeatureExtractor
+    from speechseq.text import CharTokenizer
+
+    utts = [Utterance(str(speech_dir / "utt0.wav"), "a", 1.0)]
+    extractor, tokenizer = FeatureExtractor(FeatureConfig()), CharTokenizer()
+    plain = AsrDataset(utts, extractor, tokenizer, WaveformAugmenter(OFF, 16000))[0]
+    warped_config = AugmentConfig(
+        speed_prob=0, noise_prob=0, reverb_prob=0, gain_db=0, vtlp_prob=1.0
+    )
+    warped = AsrDataset(utts, extractor, tokenizer, WaveformAugmenter(warped_config, 16000))
+    first, again = warped[0], warped[0]
+    assert first["features"].shape == plain["features"].shape
+    assert not torch.allclose(first["features"], plain["features"])
+    assert torch.equal(first["features"], again["features"])  # a function of (seed, epoch, index)

@@ -217,3 +217,25 @@ def test_spec_augment_masks_can_reach_the_last_channel_and_frame():
         hit_channel += int(out[0, 0, -1] == 0)
         hit_frame += int(out[0, -1, 0] == 0)
     assert hit_channel > 10 and hit_frame > 10
+
+
+def test_warp_filterbank_moves_a_tone_by_the_factor():
+    """A 1 kHz tone through filters warped by alpha lands where a tone at alpha kHz lands
+    unwarped; alpha 1 changes nothing, and Nyquist stays put."""
+    rate, n_fft = 16000, 512
+    fbank = F.mel_filterbank(n_fft, 80, rate)
+    assert F.warp_filterbank(fbank, 1.0, rate) is fbank
+    window = torch.hann_window(n_fft)
+    t = torch.arange(rate) / rate
+
+    def peak_band(freq: float, filters: torch.Tensor) -> int:
+        tone = torch.sin(2 * torch.pi * freq * t)
+        mel = F.log_mel_spectrogram(tone, filters, n_fft, 160, n_fft, window)  # (frames, 80)
+        return int(mel[10:-10].mean(0).argmax())
+
+    for alpha in (0.9, 1.1):
+        warped = F.warp_filterbank(fbank, alpha, rate)
+        assert warped.shape == fbank.shape and (warped >= 0).all()
+        assert abs(peak_band(1000.0, warped) - peak_band(1000.0 * alpha, fbank)) <= 1
+        assert peak_band(1000.0, warped) != peak_band(1000.0, fbank)
+        torch.testing.assert_close(warped[-1], fbank[-1])  # Nyquist maps to itself

@@ -70,10 +70,13 @@ class AsrDataset(Dataset):
         except SpeechseqError as err:
             warnings.warn(f"skipping utterance: {err}", stacklevel=2)
             return None
+        warp = 1.0
         if self.augmenter is not None:
-            waveform = self.augmenter(waveform, item_generator(self.seed, self.epoch, index))
+            g = item_generator(self.seed, self.epoch, index)
+            waveform = self.augmenter(waveform, g)
+            warp = self.augmenter.warp_factor(g)
         with torch.no_grad():
-            features = self.extractor(waveform)  # (frames, n_mels)
+            features = self.extractor(waveform, warp)  # (frames, n_mels)
         tokens = torch.tensor(self.tokenizer.encode(utt.text), dtype=torch.long)  # (L,)
         return {
             "features": features,
