@@ -39,7 +39,7 @@ import torch
 from speechseq.alignment import forced_align_path, token_spans
 from speechseq.audio import resample
 from speechseq.beam import DecoderConfig
-from speechseq.data.manifest import read_manifest
+from speechseq.data.manifest import read_jsonl, read_manifest
 from speechseq.data.tts import TtsDataset
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
@@ -280,25 +280,14 @@ def read_durations(path: str | Path) -> dict[str, list[int]]:
         SpeechseqError: the file is missing, or a line is not a record whose durations are
             non-negative and sum to its frames.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SpeechseqError(f"{path}: no such durations file")
-    base = path.parent.resolve()
     out: dict[str, list[int]] = {}
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                audio = Path(record["audio"])
-                durations = [int(d) for d in record["durations"]]
-                frames = int(record["frames"])
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise SpeechseqError(f"{path}:{lineno}: not a durations record ({err})") from None
-            if sum(durations) != frames or min(durations, default=0) < 0:
-                raise SpeechseqError(
-                    f"{path}:{lineno}: durations sum to {sum(durations)}, frames are {frames}"
-                )
-            out[str(audio if audio.is_absolute() else base / audio)] = durations
+    for where, record in read_jsonl(path, "durations"):
+        try:
+            durations = [int(d) for d in record["durations"]]
+            frames = int(record["frames"])
+        except (KeyError, TypeError, ValueError) as err:
+            raise SpeechseqError(f"{where}: not a durations record ({err})") from None
+        if sum(durations) != frames or min(durations, default=0) < 0:
+            raise SpeechseqError(f"{where}: durations sum to {sum(durations)}, frames are {frames}")
+        out[record["audio"]] = durations
     return out

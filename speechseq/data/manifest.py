@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from speechseq.audio import AUDIO_SUFFIXES, audio_duration
 from speechseq.errors import SpeechseqError
 from speechseq.text import normalize_text
 
-__all__ = ["Utterance", "read_manifest", "write_manifest", "manifest_from_folder"]
+__all__ = ["Utterance", "read_jsonl", "read_manifest", "write_manifest", "manifest_from_folder"]
 
 
 @dataclass(frozen=True)
@@ -43,33 +43,54 @@ class Utterance:
         return replace(self, audio=audio)
 
 
+def read_jsonl(path: str | Path, kind: str) -> Iterator[tuple[str, dict]]:
+    """Each non-blank line of a JSONL file of audio records, as ``(where, record)``: ``where`` is
+    ``"path:line"`` for error messages, and ``record["audio"]`` is made absolute against the
+    file's folder (relative paths stay valid wherever the file and its audio move together).
+
+    Args:
+        path: the file.
+        kind: what its records are, for messages ("manifest", "durations").
+
+    Raises:
+        SpeechseqError: the file is missing, or a line is not JSON or has no "audio" path.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SpeechseqError(f"{path}: no such {kind} file")
+    base = path.parent.resolve()
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{lineno}"
+            try:
+                record = json.loads(line)
+                audio = Path(record["audio"])
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise SpeechseqError(f"{where}: not a {kind} record ({err})") from None
+            record["audio"] = str(audio if audio.is_absolute() else base / audio)
+            yield where, record
+
+
 def read_manifest(path: str | Path) -> list[Utterance]:
     """Read a JSONL manifest; relative audio paths are resolved against its folder.
 
     Raises:
         SpeechseqError: the file is missing or a line is not a valid record.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SpeechseqError(f"{path}: no such manifest")
-    base = path.parent.resolve()
     utterances = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-                audio = Path(record["audio"])
-                utterances.append(
-                    Utterance(
-                        audio=str(audio if audio.is_absolute() else base / audio),
-                        text=str(record.get("text", "")),
-                        duration=float(record["duration"]),
-                    )
+    for where, record in read_jsonl(path, "manifest"):
+        try:
+            utterances.append(
+                Utterance(
+                    audio=record["audio"],
+                    text=str(record.get("text", "")),
+                    duration=float(record["duration"]),
                 )
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-                raise SpeechseqError(f"{path}:{lineno}: not a manifest record ({err})") from None
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise SpeechseqError(f"{where}: not a manifest record ({err})") from None
     return utterances
 
 
