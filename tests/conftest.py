@@ -143,6 +143,24 @@ def tts_manifest(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tts_train_set(tts_manifest):
+    """The TTS_SENTENCES as a TtsDataset with features normalised by their own statistics."""
+    from dataclasses import replace
+
+    from speechseq.config import tts_feature_config
+    from speechseq.data import TtsDataset, read_manifest
+    from speechseq.features import FeatureExtractor
+    from speechseq.text import CharTokenizer
+    from speechseq.training_tts import tts_feature_stats
+
+    utts = read_manifest(tts_manifest)
+    features = tts_feature_config(16000)
+    raw = TtsDataset(utts, FeatureExtractor(replace(features, normalize="none")), CharTokenizer())
+    features = features.with_stats(*tts_feature_stats(raw))
+    return TtsDataset(utts, FeatureExtractor(features), CharTokenizer())
+
+
+@pytest.fixture(scope="session")
 def tts_model_path(tts_manifest, tmp_path_factory) -> Path:
     """A synthesizer trained through the library until it says TTS_SENTENCES (~15 s)."""
     from speechseq.config import load_tts_config

@@ -3,16 +3,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from speechseq.config import TtsLossConfig, tts_feature_config
-from speechseq.data import TtsDataset, collate_tts, read_manifest
-from speechseq.features import FeatureExtractor
+from speechseq.config import TtsLossConfig
+from speechseq.data import collate_tts
 from speechseq.models.duration_tts import (
     DurationSynthesizer,
     DurationSynthesizerConfig,
     gaussian_upsample,
 )
-from speechseq.text import CharTokenizer
-from speechseq.training_tts import compute_duration_tts_loss, tts_feature_stats
+from speechseq.training_tts import compute_duration_tts_loss
 
 TINY = DurationSynthesizerConfig(
     embedding_dim=32,
@@ -91,15 +89,11 @@ def test_shapes_and_lengths(r):
     assert capped.max() <= 5 and not ended.all()
 
 
-def test_overfits_a_few_utterances(tts_manifest):
+def test_overfits_a_few_utterances(tts_train_set):
     """Loss falls, durations are learned, and generation with *predicted* durations reproduces
     the target mels at about their length (~20 s on one core)."""
     torch.manual_seed(0)
-    utts = read_manifest(tts_manifest)
-    features = tts_feature_config(16000)
-    raw = TtsDataset(utts, FeatureExtractor(replace(features, normalize="none")), CharTokenizer())
-    features = features.with_stats(*tts_feature_stats(raw))
-    dataset = TtsDataset(utts, FeatureExtractor(features), CharTokenizer())
+    dataset = tts_train_set
     batch = collate_tts([dataset[i] for i in range(len(dataset))], TINY.reduction_factor)
     batch.char_frames = _frames_for(batch.token_lengths, batch.mel_lengths, batch.tokens.shape[1])
     model = DurationSynthesizer(TINY)
@@ -119,7 +113,7 @@ def test_overfits_a_few_utterances(tts_manifest):
     model.eval()
     mels, lengths, _, stopped = model.infer(batch.tokens, batch.token_lengths)
     assert stopped.all()
-    for i in range(len(utts)):
+    for i in range(len(dataset)):
         target = int(batch.mel_lengths[i])
         assert 0.85 * target <= int(lengths[i]) <= 1.15 * target
         n = min(target, int(lengths[i]))

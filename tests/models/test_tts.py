@@ -4,12 +4,10 @@ import pytest
 import torch
 from conftest import TINY_TTS_MODEL
 
-from speechseq.config import TtsLossConfig, tts_feature_config
-from speechseq.data import TtsDataset, collate_tts, read_manifest
-from speechseq.features import FeatureExtractor
+from speechseq.config import TtsLossConfig
+from speechseq.data import collate_tts
 from speechseq.models.tts import Synthesizer, SynthesizerConfig
-from speechseq.text import CharTokenizer
-from speechseq.training_tts import compute_tts_loss, diagonal_score, tts_feature_stats
+from speechseq.training_tts import compute_tts_loss, diagonal_score
 
 TINY = SynthesizerConfig(**TINY_TTS_MODEL)
 
@@ -110,15 +108,11 @@ def test_inference_is_deterministic_by_default():
     assert not torch.allclose(a, c)  # the seed reaches the prenet dropout
 
 
-def test_overfits_a_few_utterances(tts_manifest):
+def test_overfits_a_few_utterances(tts_train_set):
     """Loss falls, attention becomes diagonal, and free-running generation reproduces the
     target mels and stops at about their length (~15 s on one core)."""
     torch.manual_seed(0)
-    utts = read_manifest(tts_manifest)
-    features = tts_feature_config(16000)
-    raw = TtsDataset(utts, FeatureExtractor(replace(features, normalize="none")), CharTokenizer())
-    features = features.with_stats(*tts_feature_stats(raw))
-    dataset = TtsDataset(utts, FeatureExtractor(features), CharTokenizer())
+    dataset = tts_train_set
     r = TINY.reduction_factor
     batch = collate_tts([dataset[i] for i in range(len(dataset))], r)
     step_lengths = (batch.mel_lengths + r - 1) // r
@@ -143,7 +137,7 @@ def test_overfits_a_few_utterances(tts_manifest):
     model.eval()
     mels, lengths, alignments, stopped = model.infer(batch.tokens, batch.token_lengths)
     assert stopped.all()
-    for i in range(len(utts)):
+    for i in range(len(dataset)):
         target = int(batch.mel_lengths[i])
         assert 0.8 * target <= int(lengths[i]) <= 1.2 * target + r
         n = min(target, int(lengths[i]))
