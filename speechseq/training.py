@@ -389,9 +389,10 @@ def _train_asr(
         loader = _make_loader(train_set, sampler, config.data.num_workers, tc.seed + epoch)
         global_batches = sampler.batches() if world > 1 else []
         stopped_early = False
+        epoch_batches = batch_in_epoch + len(sampler)  # the count varies a little by epoch
         bar = tqdm(
             loader,
-            total=batch_in_epoch + len(sampler),  # the count varies a little by epoch
+            total=epoch_batches,
             initial=batch_in_epoch,
             desc=f"epoch {epoch + 1}/{tc.epochs}",
             disable=not progress or not distributed.is_main(),
@@ -459,7 +460,8 @@ def _train_asr(
         # The loader ran dry: the epoch is over. Not "batch_in_epoch reached the first epoch's
         # count": the sampler's jitter changes the count per epoch, and an epoch one batch
         # short of it then never ended (the loop re-ran its empty remainder forever).
-        finished_epoch = not stopped_early
+        # (or the run stopped on its last batch: a run of N whole epochs ends on the step cap)
+        finished_epoch = not stopped_early or batch_in_epoch >= epoch_batches
         if finished_epoch:
             epoch, batch_in_epoch = epoch + 1, 0
         metrics: dict = {}

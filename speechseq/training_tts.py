@@ -503,9 +503,10 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
         sampler.set_epoch(epoch, batch_in_epoch)
         loader = _make_loader(train_set, sampler, r, config.data.num_workers, tc.seed + epoch)
         stopped_early = False
+        epoch_batches = batch_in_epoch + len(sampler)  # the count varies a little by epoch
         bar = tqdm(
             loader,
-            total=batch_in_epoch + len(sampler),  # the count varies a little by epoch
+            total=epoch_batches,
             initial=batch_in_epoch,
             desc=f"epoch {epoch + 1}/{tc.epochs}",
             disable=not progress,
@@ -561,7 +562,8 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
         # The loader ran dry: the epoch is over. Not "batch_in_epoch reached the first epoch's
         # count": the sampler's jitter changes the count per epoch, and an epoch one batch
         # short of it then never ended (the loop re-ran its empty remainder forever).
-        finished_epoch = not stopped_early
+        # (or the run stopped on its last batch: a run of N whole epochs ends on the step cap)
+        finished_epoch = not stopped_early or batch_in_epoch >= epoch_batches
         if finished_epoch:
             epoch, batch_in_epoch = epoch + 1, 0
         run_ended = step >= total_steps or out_of_time or epoch >= tc.epochs

@@ -149,3 +149,17 @@ def test_an_epoch_shorter_than_the_first_still_ends(
     per_epoch = state["step"] // 3 + 1  # the first epoch's count (epochs 2 and 3: one fewer)
     assert state["epoch"] == 3 and state["step"] == 3 * per_epoch - 2
     assert [r["epoch"] for r in records if "dev_wer" in r] == [1, 2, 3]
+
+
+def test_a_run_of_whole_epochs_ends_with_its_last_epoch_counted(
+    tmp_path, speech_manifest, restore_threads
+):
+    # The step cap (epochs x the first epoch's batches) falls on the last batch of the last
+    # epoch: that epoch is finished, not stopped early.
+    out_dir = tmp_path / "run"
+    cfg = load_asr_config(_config(tmp_path, speech_manifest, out_dir, epochs=2, max_steps=None))
+    train_asr(cfg, progress=False)
+    state = load_checkpoint(out_dir / "last.pt")["train_state"]
+    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert (state["epoch"], state["batch_in_epoch"]) == (2, 0)
+    assert [r["epoch"] for r in records if "dev_wer" in r] == [1, 2]
