@@ -34,7 +34,7 @@ class DataConfig:
     """Where the data is and how it is batched.
 
     Args:
-        train_manifest: JSONL manifest of training utterances.
+        train_manifest: JSONL manifest of training utterances, or a list of them (joined).
         dev_manifest: JSONL manifest for validation each epoch (optional).
         max_batch_seconds: padded audio seconds per batch.
         max_batch_size: cap on utterances per batch (optional).
@@ -42,7 +42,7 @@ class DataConfig:
         max_duration: skip training utterances longer than this many seconds (optional).
     """
 
-    train_manifest: str = ""
+    train_manifest: str | tuple[str, ...] = ""
     dev_manifest: str | None = None
     max_batch_seconds: float = 200.0
     max_batch_size: int | None = None
@@ -71,6 +71,9 @@ class TrainingConfig:
         num_threads: torch intra-op threads (optional).
         validate_every: validate on the dev set every this many epochs (and at the end).
         max_minutes: stop (with a checkpoint) after this much wall-clock training (optional).
+        init_from: fine-tune: start from this checkpoint's weights, features, model and
+            tokenizer (``default``: the shipped recognizer's), with a fresh optimizer and
+            schedule (optional; a resumed run ignores it).
     """
 
     out_dir: str = "exp/asr"
@@ -89,6 +92,7 @@ class TrainingConfig:
     num_threads: int | None = None
     validate_every: int = 1
     max_minutes: float | None = None
+    init_from: str | None = None
 
 
 @dataclass(frozen=True)

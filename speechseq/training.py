@@ -36,6 +36,7 @@ from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_a
 from speechseq.decoding import greedy_decode
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor, SpecAugment
+from speechseq.inference import default_model_path
 from speechseq.metrics import error_counts
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.text import CharTokenizer
@@ -149,10 +150,13 @@ def _pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _load_set(path: str | None, max_duration: float | None = None) -> list:
-    if not path:
+def _load_set(paths: str | tuple[str, ...] | None, max_duration: float | None = None) -> list:
+    """The utterances of one manifest or several (joined), less empty and over-long ones."""
+    if not paths:
         return []
-    utts = read_manifest(path)
+    utts = [
+        u for path in ([paths] if isinstance(paths, str) else paths) for u in read_manifest(path)
+    ]
     if max_duration is not None:
         utts = [u for u in utts if u.duration <= max_duration]
     return [u for u in utts if u.text.strip()]
@@ -287,10 +291,17 @@ def _train_asr(
         raise SpeechseqError(f"{config.data.train_manifest}: no training utterances")
     dev_utts = _load_set(config.data.dev_manifest)
 
-    if state is not None:
-        feature_config = FeatureConfig.from_dict(state["feature_config"])
-        model_config = RecognizerConfig.from_dict(state["model_config"])
-        tokenizer = CharTokenizer.from_dict(state["tokenizer"])
+    # Resuming takes everything from last.pt; fine-tuning (init_from) the model's side only.
+    init = state
+    if state is None and tc.init_from:
+        path = default_model_path() if tc.init_from == "default" else tc.init_from
+        init = load_checkpoint(path, ASR_FORMAT)
+        if distributed.is_main():
+            print(f"fine-tuning {tc.init_from}", file=sys.stderr)
+    if init is not None:
+        feature_config = FeatureConfig.from_dict(init["feature_config"])
+        model_config = RecognizerConfig.from_dict(init["model_config"])
+        tokenizer = CharTokenizer.from_dict(init["tokenizer"])
     else:
         feature_config = config.features
         if feature_config.normalize == "global" and not feature_config.mean:
@@ -301,6 +312,8 @@ def _train_asr(
 
     torch.manual_seed(tc.seed)
     model = Recognizer(model_config)
+    if init is not None:
+        model.load_state_dict(init["model"])
     if world > 1:
         distributed.convert_sync_batchnorm(model)  # batch statistics over the global batch
     model = model.to(device)
@@ -340,7 +353,6 @@ def _train_asr(
 
     step, epoch, batch_in_epoch, best_wer = 0, 0, 0, math.inf
     if state is not None:
-        model.load_state_dict(state["model"])
         ts = state["train_state"]
         optimizer.load_state_dict(ts["optimizer"])
         restore_scheduler(scheduler, ts["scheduler"])

@@ -369,6 +369,8 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     device = _pick_device(tc.device)
     if config.features.normalize == "utterance":
         raise SpeechseqError("features.normalize: text-to-speech needs global or none")
+    if tc.init_from:
+        raise SpeechseqError("train.init_from: fine-tuning is only for recognizers so far")
     train_utts = _load_set(config.data.train_manifest, config.data.max_duration)
     if not train_utts:
         raise SpeechseqError(f"{config.data.train_manifest}: no training utterances")

@@ -11,6 +11,7 @@ import yaml
 from speechseq.checkpoint import load_checkpoint, load_recognizer
 from speechseq.config import load_asr_config
 from speechseq.errors import SpeechseqError
+from speechseq.inference import default_model_path
 from speechseq.training import WarmupCosine, train_asr
 
 
@@ -163,3 +164,58 @@ def test_a_run_of_whole_epochs_ends_with_its_last_epoch_counted(
     records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
     assert (state["epoch"], state["batch_in_epoch"]) == (2, 0)
     assert [r["epoch"] for r in records if "dev_wer" in r] == [1, 2]
+
+
+def test_fine_tuning_starts_from_a_checkpoint_and_joins_manifests(
+    tmp_path, speech_manifest, restore_threads
+):
+    base_dir = tmp_path / "base"
+    cfg = load_asr_config(_config(tmp_path, speech_manifest, base_dir, epochs=1, max_steps=None))
+    train_asr(cfg, progress=False)
+    base = load_checkpoint(base_dir / "last.pt")
+    base_steps = base["train_state"]["step"]
+
+    # lr 0: the weights stay those of init_from, whatever the YAML's model section says; two
+    # copies of the manifest make an epoch about twice as long.
+    tuned_dir = tmp_path / "tuned"
+    path = _config(
+        tmp_path,
+        speech_manifest,
+        tuned_dir,
+        epochs=1,
+        max_steps=None,
+        lr=0.0,
+        init_from=str(base_dir / "last.pt"),
+    )
+    raw = yaml.safe_load(path.read_text())
+    raw["data"]["train_manifest"] = [str(speech_manifest), str(speech_manifest)]
+    raw["model"]["hidden_size"] = 32
+    path.write_text(yaml.safe_dump(raw))
+    train_asr(load_asr_config(path), progress=False)
+    tuned = load_checkpoint(tuned_dir / "last.pt")
+    assert tuned["model_config"]["hidden_size"] == 64
+    assert tuned["train_state"]["step"] >= 1.5 * base_steps
+    for name, tensor in base["model"].items():
+        if "running" not in name and "num_batches" not in name:  # BatchNorm statistics move
+            torch.testing.assert_close(tuned["model"][name], tensor, msg=name)
+    # and the optimizer started afresh: its step count is the fine-tuning run's own
+    assert tuned["train_state"]["scheduler"]["last_epoch"] == tuned["train_state"]["step"]
+
+
+def test_fine_tuning_from_a_missing_checkpoint_says_so(tmp_path, speech_manifest):
+    path = _config(tmp_path, speech_manifest, tmp_path / "run", init_from=str(tmp_path / "no.pt"))
+    with pytest.raises(SpeechseqError, match="no.pt"):
+        train_asr(load_asr_config(path), progress=False)
+
+
+def test_fine_tuning_the_shipped_recognizer(tmp_path, speech_manifest, restore_threads):
+    path = _config(
+        tmp_path, speech_manifest, tmp_path / "run", max_steps=1, lr=0.0, init_from="default"
+    )
+    train_asr(load_asr_config(path), progress=False)
+    tuned = load_checkpoint(tmp_path / "run" / "last.pt")
+    shipped = load_checkpoint(default_model_path())
+    assert tuned["model_config"] == shipped["model_config"]
+    for name, tensor in shipped["model"].items():
+        if "running" not in name and "num_batches" not in name:
+            torch.testing.assert_close(tuned["model"][name], tensor, msg=name)
