@@ -6,12 +6,16 @@
 #   bash prepare.sh                          # stages 1-4
 #   bash prepare.sh --stage 3 --stop-stage 3 # just (resume) the audio
 #   bash prepare.sh --stage 5 --stop-stage 5 # optional: PocketSphinx spot check
+#   bash prepare.sh --stage 6 --stop-stage 6 # the extra voices for fine-tuning (non-free packages)
 #
 # Stage 1: sentences from fortunes -> data/text/{train,dev,test_seen,test_heldout}.txt
 # Stage 2: check every voice speaks; give each sentence its voice(s) -> data/plan/*.tsv
 # Stage 3: synthesize 16 kHz WAVs -> data/wav/<split>/<voice>/ (resumable, --nj processes)
 # Stage 4: manifests data/{train,dev,test_seen,test_heldout}.jsonl and data/voices.json
 # Stage 5: recognise a few utterances per voice with PocketSphinx (needs pip install pocketsphinx)
+# Stage 6: train_extra (train sentences, pico and RHVoice voices) and dev_heldout (dev sentences,
+#          MBROLA voices): check, synthesize, manifests. Needs stage 2's plans and Debian's
+#          contrib and non-free components (see README.md).
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -54,6 +58,19 @@ need_synthesizers() {
   need_path /usr/share/festival/voices/us/cmu_us_slt_arctic_hts "festvox-us-slt-hts"
 }
 
+extra_packages="libttspico-utils rhvoice rhvoice-english mbrola mbrola-us1 mbrola-us2 mbrola-us3 mbrola-en1"
+
+need_extra_synthesizers() {
+  need_command espeak-ng "$synth_packages"
+  need_command sox "$synth_packages"
+  need_command pico2wave "$extra_packages"
+  need_command RHVoice-test "$extra_packages"
+  need_command mbrola "$extra_packages"
+  for voice in us1 us2 us3 en1; do
+    need_path "/usr/share/mbrola/$voice" "mbrola-$voice"
+  done
+}
+
 run_stage() {  # run_stage N: true if N is within [stage, stop_stage]
   [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
 }
@@ -92,4 +109,16 @@ if run_stage 5; then
   fi
   echo "stage 5: PocketSphinx spot check"
   python local/spot_check.py data --per-voice 5
+fi
+
+if run_stage 6; then
+  need_extra_synthesizers
+  need_path data/plan/train_extra.tsv "nothing: run stage 2 first"
+  echo "stage 6: extra train voices and held-out dev voices"
+  python local/voices.py --check data/voice_check --roles extra dev_heldout
+  start=$SECONDS
+  python local/synthesize.py data/plan data/wav --jobs "$nj" --splits train_extra dev_heldout
+  echo "stage 6 synthesis took $((SECONDS - start)) s"
+  python local/make_manifests.py data/plan data/wav data --splits train_extra dev_heldout \
+    --voices-json voices_extra.json | tee data/summary_extra.txt
 fi

@@ -7,7 +7,8 @@
 #
 # Stage 1: bash prepare.sh (the corpus, ~6-9 minutes on 2 cores)
 # Stage 2: speechseq train asr hparams/train.yaml --resume (re-running continues a killed run)
-# Stage 3: speechseq evaluate (greedy) on data/test_seen.jsonl and data/test_heldout.jsonl
+# Stage 3: speechseq evaluate (greedy) on data/test_seen.jsonl and data/test_heldout.jsonl, and
+#          on data/dev_heldout.jsonl if prepare.sh stage 6 made it
 # Stage 4: a trigram word LM from the train sentences (speechseq lm build); its weight and word
 #          bonus chosen on dev (local/tune_decoder.py); beam + LM evaluated on both test parts
 # Stage 5: export best.pt (weights and configs only), the LM and the tuned decoder settings to
@@ -36,7 +37,9 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
 fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
-  for part in test_seen test_heldout; do
+  parts="test_seen test_heldout"
+  if [ -f data/dev_heldout.jsonl ]; then parts="dev_heldout $parts"; fi
+  for part in $parts; do
     echo "== $part, greedy"
     speechseq evaluate "$exp_dir/best.pt" "data/$part.jsonl" --decoder greedy \
       --output "$exp_dir/$part-greedy.jsonl" --overwrite

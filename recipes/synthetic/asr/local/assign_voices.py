@@ -3,10 +3,13 @@
     python local/assign_voices.py data/text data/plan     # prepare.sh stage 2
 
 Writes ``{train,dev,test_seen,test_heldout}.tsv`` with one utterance a line:
-``utt_id  voice  speed  pitch_cents  text  spoken``. Choices come from an RNG seeded by the split
-and the sentence's line number, so the plan (and the audio made from it) is the same on every run
-and does not shift when another sentence changes. Train sentences get one or two distinct train
-voices; dev and test_seen one train voice; test_heldout one held-out voice.
+``utt_id  voice  speed  pitch_cents  text  spoken``, and the same for ``train_extra`` and
+``dev_heldout`` (train and dev sentences read by the extra and held-out dev voices). Choices come
+from an RNG seeded by the split and the sentence's line number, so the plan (and the audio made
+from it) is the same on every run and does not shift when another sentence changes or another
+split is added. Train sentences get one or two distinct train voices; dev and test_seen one train
+voice; test_heldout one held-out voice; 3 in 4 train sentences one extra voice (``train_extra``);
+every dev sentence one held-out dev voice (``dev_heldout``).
 """
 
 import argparse
@@ -15,10 +18,18 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from voices import HELD_OUT_VOICES, TRAIN_VOICES, Prosody, Voice, voice_weights
+from voices import (
+    BASE_SPLITS,
+    EXTRA_SPLITS,
+    SPLIT_TEXT,
+    Prosody,
+    Voice,
+    split_voices,
+    voice_weights,
+)
 
-SPLITS = ["train", "dev", "test_seen", "test_heldout"]
 SECOND_VOICE = 0.5  # chance a train sentence is also said by a second voice (~1.5 voices each)
+EXTRA_SHARE = 0.75  # chance a train sentence is also said by an extra voice (train_extra)
 
 
 def pick(rng: random.Random, voices: list[Voice], weights: list[float], k: int) -> list[Voice]:
@@ -32,13 +43,17 @@ def pick(rng: random.Random, voices: list[Voice], weights: list[float], k: int) 
 
 
 def plan_split(split: str, lines: list[str], seed: int) -> list[str]:
-    voices = HELD_OUT_VOICES if split == "test_heldout" else TRAIN_VOICES
-    weights = [1.0] * len(voices) if split == "test_heldout" else voice_weights(voices)
+    voices = split_voices(split)
+    base = split in ("train", "dev", "test_seen")
+    weights = voice_weights(voices) if base else [1.0] * len(voices)
     rows = []
     for index, line in enumerate(lines):
         text, spoken = line.split("\t")
         rng = random.Random(f"{seed}:{split}:{index}")
-        k = 2 if split == "train" and rng.random() < SECOND_VOICE else 1
+        if split == "train_extra":
+            k = 1 if rng.random() < EXTRA_SHARE else 0
+        else:
+            k = 2 if split == "train" and rng.random() < SECOND_VOICE else 1
         for voice in pick(rng, voices, weights, k):
             prosody = Prosody.draw(rng)
             utt_id = f"{split}-{index:05d}-{voice.name}"
@@ -56,15 +71,13 @@ def main() -> None:
     args = parser.parse_args()
 
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    held_out = {v.name for v in HELD_OUT_VOICES}
-    for split in SPLITS:
-        lines = (args.text_dir / f"{split}.txt").read_text(encoding="utf-8").splitlines()
+    for split in BASE_SPLITS + EXTRA_SPLITS:
+        text_file = args.text_dir / f"{SPLIT_TEXT.get(split, split)}.txt"
+        lines = text_file.read_text(encoding="utf-8").splitlines()
         rows = plan_split(split, lines, args.seed)
         used = Counter(row.split("\t")[1] for row in rows)
-        if split == "test_heldout":
-            assert set(used) <= held_out, "test_heldout must use held-out voices only"
-        else:
-            assert not set(used) & held_out, f"held-out voice in {split}"
+        allowed = {v.name for v in split_voices(split)}
+        assert set(used) <= allowed, f"{split}: voices of another role {set(used) - allowed}"
         (args.out_dir / f"{split}.tsv").write_text("".join(rows), encoding="utf-8")
         print(
             f"{split}: {len(lines)} sentences -> {len(rows)} utterances, {len(used)} voices",

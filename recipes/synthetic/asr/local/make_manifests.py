@@ -6,9 +6,10 @@ For each split, every planned utterance whose audio exists becomes an ``Utteranc
 duration)`` with the normalised sentence as text, written to ``<out>/<split>.jsonl``. Utterances
 that are silent, shorter than 0.3 s, longer than 20 s or hold a click (a synthesis glitch) are
 dropped and counted. Prints hours and utterances per voice, and writes ``<out>/voices.json``
-(train and held-out voices, with their engine, engine voice name and per-split counts). Fails if
-a sentence is in two splits, a held-out voice is outside test_heldout, or a planned file is
-missing.
+(``--voices-json``: the voices of the splits, with their engine, engine voice name and per-split
+counts). Fails if a sentence is in two splits (``train_extra`` and ``dev_heldout`` re-use train's
+and dev's sentences and count as those), a voice speaks a split its role does not allow, or a
+planned file is missing. ``--splits train_extra dev_heldout`` writes the extra splits' manifests.
 """
 
 import argparse
@@ -19,11 +20,19 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from voices import BY_NAME, HELD_OUT_VOICES, SAMPLE_RATE, TRAIN_VOICES, has_click
+from voices import (
+    BASE_SPLITS,
+    BY_NAME,
+    ROLES,
+    SAMPLE_RATE,
+    SPLIT_ROLE,
+    SPLIT_TEXT,
+    VOICES,
+    has_click,
+)
 
 from speechseq.data import Utterance, write_manifest
 
-SPLITS = ["train", "dev", "test_seen", "test_heldout"]
 MIN_SECONDS, MAX_SECONDS = 0.3, 20.0
 SILENT_RMS = 1e-4  # about -80 dBFS
 
@@ -50,17 +59,25 @@ def main() -> None:
     parser.add_argument("plan_dir", type=Path)
     parser.add_argument("wav_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        choices=list(SPLIT_ROLE),
+        default=BASE_SPLITS,
+        help="splits to write (default: the base corpus's)",
+    )
+    parser.add_argument("--voices-json", default="voices.json", help="file name under out_dir")
     args = parser.parse_args()
 
-    held_out = {v.name for v in HELD_OUT_VOICES}
+    splits = args.splits
     texts: dict[str, set[str]] = {}
     stats: dict[str, dict[str, list[float]]] = {}  # split -> voice -> durations
-    for split in SPLITS:
+    for split in splits:
         utterances, dropped, missing = [], defaultdict(int), []
         per_voice: dict[str, list[float]] = defaultdict(list)
         for line in (args.plan_dir / f"{split}.tsv").read_text(encoding="utf-8").splitlines():
             utt_id, voice, _speed, _pitch, text, _spoken = line.split("\t")
-            if (voice in held_out) != (split == "test_heldout"):
+            if BY_NAME[voice].role != SPLIT_ROLE[split]:
                 raise SystemExit(f"{utt_id}: voice {voice} does not belong in {split}")
             path = args.wav_dir / split / voice / f"{utt_id}.wav"
             if not path.is_file():
@@ -92,31 +109,37 @@ def main() -> None:
             durations = per_voice[voice]
             print(f"  {voice:28s} {len(durations):6d} utt  {sum(durations) / 3600:6.2f} h")
 
-    for i, a in enumerate(SPLITS):
-        for b in SPLITS[i + 1 :]:
-            shared = texts[a] & texts[b]
+    # A sentence may be in train and train_extra (or dev and dev_heldout), never in two groups.
+    groups: dict[str, set[str]] = {}
+    for split in splits:
+        groups.setdefault(SPLIT_TEXT.get(split, split), set()).update(texts[split])
+    names = list(groups)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = groups[a] & groups[b]
             assert not shared, f"{a} and {b} share {len(shared)} sentences, e.g. {min(shared)!r}"
 
-    def describe(voices):
+    def describe(role):
         return [
             {
                 "name": v.name,
                 "engine": v.engine,
                 "engine_voice": v.voice,
-                "utterances": {s: len(stats[s].get(v.name, [])) for s in SPLITS},
-                "hours": {s: round(sum(stats[s].get(v.name, [])) / 3600, 3) for s in SPLITS},
+                "utterances": {s: len(stats[s].get(v.name, [])) for s in splits},
+                "hours": {s: round(sum(stats[s].get(v.name, [])) / 3600, 3) for s in splits},
             }
-            for v in voices
+            for v in VOICES
+            if v.role == role
         ]
 
-    assert all(name in BY_NAME for split in stats for name in stats[split])
-    summary = {"train": describe(TRAIN_VOICES), "held_out": describe(HELD_OUT_VOICES)}
-    (args.out_dir / "voices.json").write_text(json.dumps(summary, indent=2) + "\n")
-    train_hours = sum(sum(d) for d in stats["train"].values()) / 3600
-    print(
-        f"\nno sentence in two splits; held-out voices only in test_heldout; "
-        f"train {train_hours:.2f} h from {len(stats['train'])} voices"
-    )
+    roles = [r for r in ROLES if r in {SPLIT_ROLE[s] for s in splits}]
+    summary = {("held_out" if r == "test_heldout" else r): describe(r) for r in roles}
+    (args.out_dir / args.voices_json).write_text(json.dumps(summary, indent=2) + "\n")
+    for split in splits:
+        if split.startswith("train"):
+            hours = sum(sum(d) for d in stats[split].values()) / 3600
+            print(f"{split}: {hours:.2f} h from {len(stats[split])} voices")
+    print("no sentence in two splits; every voice only in the splits of its role")
 
 
 if __name__ == "__main__":

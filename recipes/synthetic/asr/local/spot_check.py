@@ -16,11 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from voices import SPLIT_ROLE
 
 from speechseq.data import read_manifest
 from speechseq.metrics import wer
-
-SPLITS = ["train", "dev", "test_seen", "test_heldout"]
 
 
 def main() -> None:
@@ -33,7 +32,9 @@ def main() -> None:
     from pocketsphinx import Decoder
 
     by_voice = defaultdict(list)
-    for split in SPLITS:
+    for split in SPLIT_ROLE:
+        if not (args.data_dir / f"{split}.jsonl").is_file():
+            continue  # the extra splits are made only for fine-tuning
         for utt in read_manifest(args.data_dir / f"{split}.jsonl"):
             by_voice[Path(utt.audio).parent.name].append(utt)
     decoder = Decoder(samprate=16000, loglevel="FATAL")

@@ -17,18 +17,17 @@ from multiprocessing import Pool
 from pathlib import Path
 
 from tqdm import tqdm
-from voices import BY_NAME, Prosody, synthesize
+from voices import BASE_SPLITS, BY_NAME, SPLIT_ROLE, Prosody, synthesize
 
-SPLITS = ["train", "dev", "test_seen", "test_heldout"]
-BATCH = {"espeak-ng": 25, "flite": 25, "festival": 50}
+BATCH = {"espeak-ng": 25, "flite": 25, "festival": 50, "pico": 25, "rhvoice": 25}
 
 Job = tuple[str, Prosody, Path]
 
 
-def read_jobs(plan_dir: Path, out_dir: Path) -> dict[str, list[Job]]:
+def read_jobs(plan_dir: Path, out_dir: Path, splits: list[str]) -> dict[str, list[Job]]:
     """Voice name -> the jobs it still has to do (in plan order)."""
     todo: dict[str, list[Job]] = {}
-    for split in SPLITS:
+    for split in splits:
         for line in (plan_dir / f"{split}.tsv").read_text(encoding="utf-8").splitlines():
             utt_id, voice, speed, pitch, _text, spoken = line.split("\t")
             out = out_dir / split / voice / f"{utt_id}.wav"
@@ -66,6 +65,13 @@ def main() -> None:
     parser.add_argument("plan_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        choices=list(SPLIT_ROLE),
+        default=BASE_SPLITS,
+        help="splits to synthesize (default: the base corpus's)",
+    )
     args = parser.parse_args()
 
     # A run that was killed leaves scratch files and at most a few *.tmp.wav; never a .wav.
@@ -74,7 +80,7 @@ def main() -> None:
     tmp_root.mkdir(parents=True)
     for stale in args.out_dir.rglob("*.tmp.wav"):
         stale.unlink()
-    todo = read_jobs(args.plan_dir, args.out_dir)
+    todo = read_jobs(args.plan_dir, args.out_dir, args.splits)
     total = sum(len(jobs) for jobs in todo.values())
     print(f"{total} utterances to synthesize", file=sys.stderr)
     start = time.time()

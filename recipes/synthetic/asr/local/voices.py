@@ -2,15 +2,24 @@
 
     python local/voices.py --check data/voice_check     # prepare.sh stage 2: one sentence per voice
 
-Every voice has a stable name (used in file names and manifests), the engine that speaks it and
-the engine's own name for it. Held-out voices are only ever used for ``test_heldout``: their
-espeak-ng accent (West Midlands, ``en-GB-x-gbcwmd``) and variant (``f4``) occur in no train voice,
-and ``rms`` and ``ked`` are speakers no train voice is built from.
+Every voice has a stable name (used in file names and manifests), the engine that speaks it, the
+engine's own name for it and a role, which says the splits it speaks:
+
+- ``train``: train, dev and test_seen (espeak-ng, flite, festival; Debian main).
+- ``extra``: ``train_extra`` only, a second set of train voices from engines in Debian's non-free
+  section (SVOX pico, RHVoice's free English voices); the fine-tuning stage adds them.
+- ``dev_heldout``: ``dev_heldout`` only, dev sentences spoken by MBROLA voices (through
+  espeak-ng). They measure how the recognizer does on voices it never heard without touching
+  the test set; MBROLA's licence allows no more than that, so no model trains on them.
+- ``test_heldout``: ``test_heldout`` only. Their espeak-ng accent (West Midlands,
+  ``en-GB-x-gbcwmd``) and variant (``f4``) occur in no train voice, and ``rms`` and ``ked`` are
+  speakers no train voice is built from.
 
 Each utterance also gets a :class:`Prosody` (speaking rate and pitch) drawn from a seeded RNG, so
 the same base voice sounds different from one utterance to the next. espeak-ng applies both
-itself (``-s``, ``-p``); flite and festival change the rate themselves (``duration_stretch``,
-``Duration_Stretch``, HTS ``-r``) and sox shifts the pitch. Every file is then converted by sox
+itself (``-s``, ``-p``); flite, festival, pico and RHVoice change the rate themselves
+(``duration_stretch``, ``Duration_Stretch``, HTS ``-r``, ``<speed level>``, ``-r``) and sox shifts
+the pitch. Every file is then converted by sox
 to 16 kHz mono 16-bit WAV, with ``-G`` so a pitch shift never clips and ``-R`` so its dither
 is the same on every run (without it sox reseeds and no two runs give the same bytes).
 """
@@ -28,7 +37,8 @@ import numpy as np
 import soundfile as sf
 
 SAMPLE_RATE = 16000
-ENGINES = ("espeak-ng", "flite", "festival")
+ENGINES = ("espeak-ng", "flite", "festival", "pico", "rhvoice")
+ROLES = ("train", "extra", "dev_heldout", "test_heldout")
 # Share of train/dev/test_seen utterances per engine: espeak-ng's 28 voices would otherwise be
 # 85 % of the corpus, and its formant speech is the least like the held-out flite/festival voices.
 ENGINE_SHARE = {"espeak-ng": 0.5, "flite": 0.3, "festival": 0.2}
@@ -46,13 +56,22 @@ class Voice:
         name: stable name, e.g. ``espeak-en-us-m3``; used in file names.
         engine: ``espeak-ng``, ``flite`` or ``festival``.
         voice: the engine's name for it (``gmw/en-US+m3``, ``slt``, ``kal_diphone``).
-        held_out: True if it speaks only ``test_heldout``.
+        role: ``train``, ``extra``, ``dev_heldout`` or ``test_heldout`` (see the module's doc).
     """
 
     name: str
     engine: str
     voice: str
-    held_out: bool = False
+    role: str = "train"
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"{self.name}: role {self.role!r} is not one of {ROLES}")
+
+    @property
+    def held_out(self) -> bool:
+        """True if it speaks only ``test_heldout``."""
+        return self.role == "test_heldout"
 
 
 @dataclass(frozen=True)
@@ -67,11 +86,9 @@ class Prosody:
         return cls(round(rng.uniform(*SPEED), 3), rng.randint(-PITCH_CENTS, PITCH_CENTS))
 
 
-def _espeak(accent: str, variant: str, held_out: bool = False) -> Voice:
+def _espeak(accent: str, variant: str, role: str = "train") -> Voice:
     # "gmw/en+m3", not "en-gb+m3": espeak-ng silently ignores a variant on the latter.
-    return Voice(
-        f"espeak-{accent.lower()}-{variant}", "espeak-ng", f"gmw/{accent}+{variant}", held_out
-    )
+    return Voice(f"espeak-{accent.lower()}-{variant}", "espeak-ng", f"gmw/{accent}+{variant}", role)
 
 
 # Train accents each get two male and two female variants; f4 and the West Midlands accent are
@@ -97,17 +114,51 @@ VOICES: list[Voice] = [
     Voice("flite-slt", "flite", "slt"),
     Voice("festival-kal", "festival", "kal_diphone"),
     Voice("festival-slt-hts", "festival", "cmu_us_slt_arctic_hts"),
-    # Held out.
-    _espeak("en-GB-x-gbcwmd", "m4", held_out=True),
-    _espeak("en-GB-x-gbcwmd", "f2", held_out=True),
-    _espeak("en-US-nyc", "f4", held_out=True),
-    Voice("flite-rms", "flite", "rms", held_out=True),
-    Voice("festival-ked", "festival", "ked_diphone", held_out=True),
+    # Extra train voices (fine-tuning): RHVoice's English voices other than its CC-BY-NC-ND
+    # ones (evgeniy-eng, lyubov) are LGPL; pico's are Apache-2.0.
+    Voice("pico-en-us", "pico", "en-US", "extra"),
+    Voice("pico-en-gb", "pico", "en-GB", "extra"),
+    Voice("rhvoice-alan", "rhvoice", "alan", "extra"),
+    Voice("rhvoice-bdl", "rhvoice", "bdl", "extra"),
+    Voice("rhvoice-clb", "rhvoice", "clb", "extra"),
+    Voice("rhvoice-slt", "rhvoice", "slt", "extra"),
+    # Held-out voices for dev: MBROLA diphone voices, through espeak-ng.
+    *(
+        Voice(f"mbrola-{v}", "espeak-ng", f"mb-{v}", "dev_heldout")
+        for v in "us1 us2 us3 en1".split()
+    ),
+    # Held out for test.
+    _espeak("en-GB-x-gbcwmd", "m4", "test_heldout"),
+    _espeak("en-GB-x-gbcwmd", "f2", "test_heldout"),
+    _espeak("en-US-nyc", "f4", "test_heldout"),
+    Voice("flite-rms", "flite", "rms", "test_heldout"),
+    Voice("festival-ked", "festival", "ked_diphone", "test_heldout"),
 ]
-TRAIN_VOICES = [v for v in VOICES if not v.held_out]
-HELD_OUT_VOICES = [v for v in VOICES if v.held_out]
+TRAIN_VOICES = [v for v in VOICES if v.role == "train"]
+EXTRA_VOICES = [v for v in VOICES if v.role == "extra"]
+DEV_HELD_OUT_VOICES = [v for v in VOICES if v.role == "dev_heldout"]
+HELD_OUT_VOICES = [v for v in VOICES if v.role == "test_heldout"]
 BY_NAME = {v.name: v for v in VOICES}
 assert len(BY_NAME) == len(VOICES), "voice names must be unique"
+
+# The corpus's splits, the role of the voices that speak each, and the sentences it reads: the
+# two extra splits re-use train's and dev's sentences with other voices.
+BASE_SPLITS = ["train", "dev", "test_seen", "test_heldout"]
+EXTRA_SPLITS = ["train_extra", "dev_heldout"]
+SPLIT_ROLE = {
+    "train": "train",
+    "dev": "train",
+    "test_seen": "train",
+    "test_heldout": "test_heldout",
+    "train_extra": "extra",
+    "dev_heldout": "dev_heldout",
+}
+SPLIT_TEXT = {"train_extra": "train", "dev_heldout": "dev"}
+
+
+def split_voices(split: str) -> list[Voice]:
+    """The voices that may speak ``split``."""
+    return [v for v in VOICES if v.role == SPLIT_ROLE[split]]
 
 
 def voice_weights(voices: list[Voice]) -> list[float]:
@@ -133,6 +184,21 @@ def _engine_command(voice: Voice, text: str, prosody: Prosody, raw: Path) -> lis
     if voice.engine == "flite":
         stretch = f"duration_stretch={1 / prosody.speed:.3f}"
         return ["flite", "-voice", voice.voice, "--setf", stretch, "-t", text, "-o", str(raw)]
+    if voice.engine == "pico":
+        if "<" in text or ">" in text:
+            raise ValueError(f"cannot mark up for pico: {text!r}")
+        marked = f"<speed level='{round(100 * prosody.speed)}'>{text}</speed>"
+        return ["pico2wave", "-l", voice.voice, "-w", str(raw), marked]
+    if voice.engine == "rhvoice":  # reads the text from stdin (see synthesize)
+        return [
+            "RHVoice-test",
+            "-p",
+            voice.voice,
+            "-r",
+            str(round(100 * prosody.speed)),
+            "-o",
+            str(raw),
+        ]
     raise ValueError(f"{voice.engine} has no one-utterance command")
 
 
@@ -196,7 +262,15 @@ def synthesize(
             try:
                 if voice.engine != "festival":
                     cmd = _engine_command(voice, text, prosody, raw)
-                    subprocess.run(cmd, check=True, capture_output=True, timeout=TIMEOUT)
+                    stdin = text if voice.engine == "rhvoice" else None
+                    subprocess.run(
+                        cmd,
+                        input=stdin,
+                        text=True,
+                        check=True,
+                        capture_output=True,
+                        timeout=TIMEOUT,
+                    )
                 if not raw.is_file() or raw.stat().st_size <= 44:
                     failed.append(out)
                     continue
@@ -215,12 +289,12 @@ def synthesize(
     return failed
 
 
-def check(out_dir: Path) -> None:
-    """Speak one sentence with every voice and print its duration and level."""
+def check(out_dir: Path, roles: list[str]) -> None:
+    """Speak one sentence with every voice of ``roles`` and print its duration and level."""
     out_dir.mkdir(parents=True, exist_ok=True)
     text = "The quick brown fox jumps over the lazy dog, and then it goes home to sleep."
     bad = []
-    for voice in VOICES:
+    for voice in (v for v in VOICES if v.role in roles):
         out = out_dir / f"{voice.name}.wav"
         failed = synthesize(voice, [(text, Prosody(1.0, 0), out)])
         if failed:
@@ -233,16 +307,25 @@ def check(out_dir: Path) -> None:
         ok = rate == SAMPLE_RATE and audio.ndim == 1 and 2.0 < seconds < 8.0 and rms > 0.01
         if not ok:
             bad.append(voice.name)
-        role = "held-out" if voice.held_out else "train"
         print(
-            f"{voice.name:28s} {role:8s} {seconds:5.2f} s  rms {rms:.3f}  {'ok' if ok else 'BAD'}"
+            f"{voice.name:28s} {voice.role:12s} {seconds:5.2f} s  rms {rms:.3f}  "
+            f"{'ok' if ok else 'BAD'}"
         )
     if bad:
         raise SystemExit(f"voices that did not speak properly: {', '.join(bad)}")
-    print(f"{len(TRAIN_VOICES)} train voices, {len(HELD_OUT_VOICES)} held-out voices: all spoke")
+    counts = ", ".join(f"{sum(v.role == r for v in VOICES)} {r}" for r in roles)
+    print(f"voices: {counts}; all spoke")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", type=Path, metavar="OUT_DIR", required=True)
-    check(parser.parse_args().check)
+    parser.add_argument(
+        "--roles",
+        nargs="+",
+        choices=ROLES,
+        default=["train", "test_heldout"],
+        help="check the voices of these roles (default: the base corpus's)",
+    )
+    args = parser.parse_args()
+    check(args.check, args.roles)
