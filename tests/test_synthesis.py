@@ -47,6 +47,15 @@ def test_speaks_its_sentences_at_their_length(speaker, tts_manifest):
         assert result.waveform.abs().max() <= 1.0
 
 
+def _magnitude_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Relative difference of two waveforms' STFT magnitudes."""
+
+    def spec(w):
+        return torch.stft(w, 512, 128, window=torch.hann_window(512), return_complex=True).abs()
+
+    return float((spec(a) - spec(b)).norm() / spec(b).norm())
+
+
 def test_sentences_are_joined_with_a_pause_and_output_is_deterministic(speaker):
     text = f"{TTS_SENTENCES[0].capitalize()}. {TTS_SENTENCES[1]}!"
     result = speaker.speak(text)
@@ -54,9 +63,11 @@ def test_sentences_are_joined_with_a_pause_and_output_is_deterministic(speaker):
     alone = [speaker.speak(s).waveform for s in TTS_SENTENCES[:2]]
     pause = round(speaker.pause_seconds * speaker.sample_rate)
     assert result.waveform.numel() == alone[0].numel() + pause + alone[1].numel()
-    # the mels agree to ~1e-6 (batched matmuls round differently); Griffin-Lim's 32 iterations
-    # amplify that to ~0.01 at most
-    torch.testing.assert_close(result.waveform[: alone[0].numel()], alone[0], atol=0.03, rtol=0)
+    # The mels agree to ~1e-6 (batched matmuls round differently), but Griffin-Lim's phase
+    # search turns that into sample differences of up to 0.04 (2.5 % of the signal's energy,
+    # for some trained voices): compare what it keeps, the magnitude spectrogram.
+    joined = result.waveform[: alone[0].numel()]
+    assert _magnitude_error(joined, alone[0]) < 0.02
     assert result.waveform[alone[0].numel() : alone[0].numel() + pause].abs().max() == 0
     waveform, rate = speaker.synthesize(text)
     assert rate == 16000
