@@ -34,7 +34,13 @@ from speechseq.errors import SpeechseqError
 from speechseq.lm import arpa_words
 from speechseq.text import BLANK, CharTokenizer
 
-__all__ = ["BeamSearchDecoder", "BeamHypothesis", "DecoderConfig", "make_decoder"]
+__all__ = [
+    "BeamSearchDecoder",
+    "BeamHypothesis",
+    "DecoderConfig",
+    "DEFAULT_BEAM_SIZE",
+    "make_decoder",
+]
 
 _SEPARATOR = "|"  # flashlight's word boundary ("silence") token
 
@@ -238,6 +244,9 @@ class BeamSearchDecoder:
         return [h.text for h in self.decode(log_probs, lengths)]
 
 
+DEFAULT_BEAM_SIZE = 50  # when neither the user nor the shipped tuning says
+
+
 @dataclass(frozen=True)
 class DecoderConfig:
     """How log-probs become text, as chosen on the command line.
@@ -246,14 +255,14 @@ class DecoderConfig:
         kind: "greedy" (fast), "beam", or "auto" (resolved by
             :func:`speechseq.inference.resolve_decoding`: the shipped model gets the beam search
             and LM tuned for it, any other model greedy decoding, or beam search if ``lm`` is set).
-        beam_size: hypotheses kept per frame (beam only).
+        beam_size: hypotheses kept per frame (beam only); None: the tuned value, else 50.
         lm: word n-gram LM, ARPA or KenLM binary (beam only).
         lm_weight: scale on the LM's log10 probabilities; None: the tuned value, else 1.0.
         word_bonus: score added per word; None: the tuned value, else 0.0.
     """
 
     kind: str = "greedy"
-    beam_size: int = 50
+    beam_size: int | None = None
     lm: str | Path | None = None
     lm_weight: float | None = None
     word_bonus: float | None = None
@@ -280,6 +289,6 @@ def make_decoder(
             lm=config.lm,
             lm_weight=1.0 if config.lm_weight is None else config.lm_weight,
             word_bonus=0.0 if config.word_bonus is None else config.word_bonus,
-            beam_size=config.beam_size,
+            beam_size=DEFAULT_BEAM_SIZE if config.beam_size is None else config.beam_size,
         )
     raise SpeechseqError(f"unknown decoder {config.kind!r}: use greedy, beam or auto")

@@ -136,7 +136,13 @@ DecoderOption = Annotated[
         "beam: beam search (with the shipped LM on the shipped model unless --lm).",
     ),
 ]
-BeamSizeOption = Annotated[int, typer.Option(help="Beam search: hypotheses kept per frame.")]
+BeamSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Beam search: hypotheses kept per frame (default: the shipped model's tuned value, "
+        "else 50)."
+    ),
+]
 LMOption = Annotated[
     Path | None,
     typer.Option(help="Beam search: word n-gram LM, ARPA or KenLM binary (speechseq lm build)."),
@@ -159,7 +165,7 @@ WordBonusOption = Annotated[
 
 def _decoding(
     decoder: DecoderKind,
-    beam_size: int,
+    beam_size: int | None,
     lm: Path | None,
     lm_weight: float | None,
     word_bonus: float | None,
@@ -220,7 +226,7 @@ def transcribe(
         int, typer.Option(help="Subtitles: words per line; 0 = no limit.")
     ] = 0,
     decoder: DecoderOption = DecoderKind.auto,
-    beam_size: BeamSizeOption = 50,
+    beam_size: BeamSizeOption = None,
     lm: LMOption = None,
     lm_weight: LMWeightOption = None,
     word_bonus: WordBonusOption = None,
@@ -311,7 +317,7 @@ def evaluate(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
     batch_seconds: Annotated[float, typer.Option(help="Padded audio seconds per batch.")] = 300.0,
     decoder: DecoderOption = DecoderKind.auto,
-    beam_size: BeamSizeOption = 50,
+    beam_size: BeamSizeOption = None,
     lm: LMOption = None,
     lm_weight: LMWeightOption = None,
     word_bonus: WordBonusOption = None,

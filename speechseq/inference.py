@@ -86,7 +86,7 @@ def default_decoding() -> DecoderConfig | None:
     lm = fields.get("lm")
     return DecoderConfig(
         kind=fields.get("kind", "beam"),
-        beam_size=int(fields.get("beam_size", 50)),
+        beam_size=fields.get("beam_size"),
         lm=str(path.parent / lm) if lm else None,
         lm_weight=fields.get("lm_weight"),
         word_bonus=fields.get("word_bonus"),
@@ -98,7 +98,8 @@ def resolve_decoding(decoding: DecoderConfig | None, shipped_model: bool) -> Dec
 
     ``auto`` (the default) means the shipped tuning for the shipped model, greedy for any other
     (beam if an LM is given). ``beam`` without an LM on the shipped model uses the shipped LM
-    and its tuned weights. What the user set explicitly (LM, weight, bonus) always wins.
+    and its tuned weights. What the user set explicitly (beam size, LM, weight, bonus) always
+    wins.
     """
     decoding = decoding or DecoderConfig(kind="auto")
     shipped = default_decoding() if shipped_model else None
@@ -107,7 +108,7 @@ def resolve_decoding(decoding: DecoderConfig | None, shipped_model: bool) -> Dec
     ):
         return DecoderConfig(
             kind=shipped.kind,
-            beam_size=decoding.beam_size,
+            beam_size=shipped.beam_size if decoding.beam_size is None else decoding.beam_size,
             lm=decoding.lm if decoding.lm is not None else shipped.lm,
             lm_weight=shipped.lm_weight if decoding.lm_weight is None else decoding.lm_weight,
             word_bonus=shipped.word_bonus if decoding.word_bonus is None else decoding.word_bonus,

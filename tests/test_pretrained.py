@@ -56,12 +56,14 @@ def test_auto_decoding_is_the_shipped_tuning_for_the_shipped_model_only(tmp_path
     _ship_decoding(tmp_path, monkeypatch)
     shipped = resolve_decoding(None, shipped_model=True)
     assert shipped.kind == "beam" and shipped.lm == str(tmp_path / "lm.arpa")
-    assert (shipped.lm_weight, shipped.word_bonus) == (0.7, 1.5)
+    assert (shipped.lm_weight, shipped.word_bonus, shipped.beam_size) == (0.7, 1.5, 40)
     assert resolve_decoding(None, shipped_model=False).kind == "greedy"
     # an explicit choice wins; what the user leaves unset comes from the shipped tuning
     assert resolve_decoding(DecoderConfig(kind="greedy"), shipped_model=True).kind == "greedy"
     own = resolve_decoding(DecoderConfig(kind="beam", lm_weight=0.2), shipped_model=True)
     assert own.lm == str(tmp_path / "lm.arpa") and (own.lm_weight, own.word_bonus) == (0.2, 1.5)
+    assert own.beam_size == 40
+    assert resolve_decoding(DecoderConfig(kind="auto", beam_size=5), True).beam_size == 5
     other_lm = resolve_decoding(DecoderConfig(kind="auto", lm="mine.arpa"), shipped_model=False)
     assert other_lm.kind == "beam" and other_lm.lm == "mine.arpa" and other_lm.lm_weight is None
 
