@@ -21,6 +21,7 @@ from pathlib import Path
 from voices import (
     BASE_SPLITS,
     EXTRA_SPLITS,
+    SPLIT_ROLE,
     SPLIT_TEXT,
     Prosody,
     Voice,
@@ -44,8 +45,8 @@ def pick(rng: random.Random, voices: list[Voice], weights: list[float], k: int) 
 
 def plan_split(split: str, lines: list[str], seed: int) -> list[str]:
     voices = split_voices(split)
-    base = split in ("train", "dev", "test_seen")
-    weights = voice_weights(voices) if base else [1.0] * len(voices)
+    # Train voices by engine share (espeak-ng has most voices); the other roles' evenly.
+    weights = voice_weights(voices) if SPLIT_ROLE[split] == "train" else [1.0] * len(voices)
     rows = []
     for index, line in enumerate(lines):
         text, spoken = line.split("\t")

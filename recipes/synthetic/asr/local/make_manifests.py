@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 from voices import (
-    BASE_SPLITS,
     BY_NAME,
     ROLES,
     SAMPLE_RATE,
     SPLIT_ROLE,
     SPLIT_TEXT,
     VOICES,
+    add_splits_option,
     has_click,
 )
 
@@ -59,13 +59,7 @@ def main() -> None:
     parser.add_argument("plan_dir", type=Path)
     parser.add_argument("wav_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
-    parser.add_argument(
-        "--splits",
-        nargs="+",
-        choices=list(SPLIT_ROLE),
-        default=BASE_SPLITS,
-        help="splits to write (default: the base corpus's)",
-    )
+    add_splits_option(parser, "write")
     parser.add_argument("--voices-json", default="voices.json", help="file name under out_dir")
     args = parser.parse_args()
 

@@ -17,7 +17,7 @@ from multiprocessing import Pool
 from pathlib import Path
 
 from tqdm import tqdm
-from voices import BASE_SPLITS, BY_NAME, SPLIT_ROLE, Prosody, synthesize
+from voices import BY_NAME, Prosody, add_splits_option, synthesize
 
 BATCH = {"espeak-ng": 25, "flite": 25, "festival": 50, "pico": 25, "rhvoice": 25}
 
@@ -65,13 +65,7 @@ def main() -> None:
     parser.add_argument("plan_dir", type=Path)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
-    parser.add_argument(
-        "--splits",
-        nargs="+",
-        choices=list(SPLIT_ROLE),
-        default=BASE_SPLITS,
-        help="splits to synthesize (default: the base corpus's)",
-    )
+    add_splits_option(parser, "synthesize")
     args = parser.parse_args()
 
     # A run that was killed leaves scratch files and at most a few *.tmp.wav; never a .wav.

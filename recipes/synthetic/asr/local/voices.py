@@ -161,6 +161,17 @@ def split_voices(split: str) -> list[Voice]:
     return [v for v in VOICES if v.role == SPLIT_ROLE[split]]
 
 
+def add_splits_option(parser: argparse.ArgumentParser, verb: str) -> None:
+    """``--splits``: which splits a stage script works on (default: the base corpus's)."""
+    parser.add_argument(
+        "--splits",
+        nargs="+",
+        choices=list(SPLIT_ROLE),
+        default=BASE_SPLITS,
+        help=f"splits to {verb} (default: the base corpus's)",
+    )
+
+
 def voice_weights(voices: list[Voice]) -> list[float]:
     """Sampling weight of each voice: an engine's share split evenly over its voices."""
     counts = {e: sum(v.engine == e for v in voices) for e in ENGINES}
