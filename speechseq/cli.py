@@ -593,7 +593,30 @@ def train_tts_command(
 
 
 def main() -> None:
-    app()
+    """The ``speechseq`` command (and ``python -m speechseq``, which torchrun starts per rank)."""
+    from speechseq import distributed
+
+    if not distributed.launched():
+        app()
+        return
+    # Under torchrun, leave without the interpreter's teardown. Once the work is done and the
+    # process group destroyed, torch frees gloo's process group during teardown, and now and
+    # then that aborts the rank ("terminate called without an active exception", SIGABRT; seen
+    # here twice in the 2-rank tests, after every checkpoint was written). torchrun then fails
+    # the whole job. Every file we write is closed by now; only stdout/stderr need flushing.
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):  # sys.exit("message")
+        print(code, file=sys.stderr)
+        code = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

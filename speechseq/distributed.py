@@ -33,6 +33,7 @@ __all__ = [
     "gather",
     "init",
     "is_main",
+    "launched",
     "rank",
     "shard",
     "sum_over_ranks",
@@ -44,7 +45,8 @@ T = TypeVar("T")
 _owned = False  # whether init() created the process group (and cleanup() may destroy it)
 
 
-def _launched() -> bool:
+def launched() -> bool:
+    """Whether a launcher (torchrun) started this process as one of several (``WORLD_SIZE`` > 1)."""
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
@@ -63,7 +65,7 @@ def init(
         this rank's device: ``cuda:LOCAL_RANK`` for CUDA under torchrun, else ``device``.
     """
     global _owned
-    if not _launched():
+    if not launched():
         return device
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))

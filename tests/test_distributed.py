@@ -207,3 +207,20 @@ def test_two_ranks_transcribe_what_one_process_does(tmp_path, speech_dir):
             str(p) for p in inputs.rglob("*.wav")
         )
     assert any(json.loads((tmp_path / "one" / "a" / "utt0.json").read_text())["text"])
+
+
+def test_a_rank_ends_with_its_commands_exit_code_and_output(tmp_path):
+    # Under a launcher the command line leaves through os._exit (no interpreter teardown):
+    # what it printed must still arrive, and its exit code must be the command's.
+    env = {**os.environ, "WORLD_SIZE": "2", "RANK": "1"}
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "speechseq", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+
+    ok = run("train", "asr", "--help")
+    assert ok.returncode == 0 and "Train a BiGRU-CTC recognizer" in ok.stdout
+    missing = tmp_path / "missing.yaml"
+    bad = run("train", "asr", str(missing))
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"error: {missing}: no such config file"
