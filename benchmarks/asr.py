@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 
 from speechseq.audio import load_audio
-from speechseq.beam import DEFAULT_BEAM_SIZE, DecoderConfig
+from speechseq.beam import DecoderConfig
 from speechseq.data.manifest import Utterance, read_manifest
 from speechseq.errors import SpeechseqError
 from speechseq.inference import Transcriber, default_model_path, expand_inputs, resolve_decoding
@@ -342,10 +342,10 @@ def benchmark_manifest(args: argparse.Namespace, model: Path, manifest: Path) ->
     if beam is not None:
         ours = by_name["beam+LM"]
         cut = 1 - ours.wer / by_name["greedy"].wer if by_name["greedy"].wer > 0 else 0.0
-        size = beam.beam_size or DEFAULT_BEAM_SIZE
+        used = beam.filled()
         print(
-            f"beam+LM (lm_weight {beam.lm_weight}, word_bonus {beam.word_bonus}, beam {size}) "
-            f"against greedy: WER {100 * cut:+.1f} % relative cut"
+            f"beam+LM (lm_weight {used.lm_weight}, word_bonus {used.word_bonus}, beam "
+            f"{used.beam_size}) against greedy: WER {100 * cut:+.1f} % relative cut"
         )
     ratios = {}
     if not args.no_pocketsphinx:

@@ -267,6 +267,16 @@ class DecoderConfig:
     lm_weight: float | None = None
     word_bonus: float | None = None
 
+    def filled(self) -> DecoderConfig:
+        """This config with the search settings left unset (None) at their defaults: beam 50,
+        LM weight 1.0, word bonus 0.0 (after any shipped tuning has been applied)."""
+        return replace(
+            self,
+            beam_size=DEFAULT_BEAM_SIZE if self.beam_size is None else self.beam_size,
+            lm_weight=1.0 if self.lm_weight is None else self.lm_weight,
+            word_bonus=0.0 if self.word_bonus is None else self.word_bonus,
+        )
+
 
 def make_decoder(
     tokenizer: CharTokenizer, config: DecoderConfig | None = None
@@ -276,7 +286,7 @@ def make_decoder(
     Raises:
         SpeechseqError: an unknown kind, an LM without beam search, or a beam that cannot load.
     """
-    config = config or DecoderConfig()
+    config = (config or DecoderConfig()).filled()
     if config.kind == "auto":  # no shipped tuning at this level: beam only if there is an LM
         config = replace(config, kind="beam" if config.lm is not None else "greedy")
     if config.kind == "greedy":
@@ -287,8 +297,8 @@ def make_decoder(
         return BeamSearchDecoder(
             tokenizer,
             lm=config.lm,
-            lm_weight=1.0 if config.lm_weight is None else config.lm_weight,
-            word_bonus=0.0 if config.word_bonus is None else config.word_bonus,
-            beam_size=DEFAULT_BEAM_SIZE if config.beam_size is None else config.beam_size,
+            lm_weight=config.lm_weight,
+            word_bonus=config.word_bonus,
+            beam_size=config.beam_size,
         )
     raise SpeechseqError(f"unknown decoder {config.kind!r}: use greedy, beam or auto")
