@@ -15,7 +15,6 @@ process would train on), and rank 0 alone writes checkpoints, metrics and the pr
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 import time
@@ -23,16 +22,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
-import yaml
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from speechseq import distributed
 from speechseq.augment import WaveformAugmenter
 from speechseq.checkpoint import ASR_FORMAT, asr_state, load_checkpoint, save_checkpoint
 from speechseq.config import AsrExperimentConfig
-from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr, read_manifest
+from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr
 from speechseq.decoding import greedy_decode
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor, SpecAugment
@@ -40,39 +37,18 @@ from speechseq.inference import default_model_path
 from speechseq.metrics import error_counts
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.text import CharTokenizer
+from speechseq.trainer import (
+    EpochLoop,
+    MetricsLog,
+    load_set,
+    make_optimizer,
+    optimizer_step,
+    pick_device,
+    prepare_out_dir,
+    restore_scheduler,
+)
 
 __all__ = ["train_asr", "compute_loss", "validate", "compute_global_stats"]
-
-
-class WarmupCosine:
-    """Linear warm-up to 1, then cosine decay to ``final_ratio`` at ``total_steps``."""
-
-    def __init__(self, warmup_steps: int, total_steps: int, final_ratio: float) -> None:
-        self.warmup_steps = max(0, warmup_steps)
-        self.total_steps = max(total_steps, self.warmup_steps + 1)
-        self.final_ratio = final_ratio
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            return (step + 1) / self.warmup_steps
-        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
-        return self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-def restore_scheduler(scheduler: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:
-    """Load a saved LambdaLR state but keep the schedule the config asks for now.
-
-    ``LambdaLR`` saves a callable object's attributes, so a plain ``load_state_dict`` would
-    bring back the old run's ``total_steps``. A resumed run with ``train.epochs`` changed (to
-    end a run early, or to extend it) should follow the new length from the current step on.
-    """
-    wanted = dict(scheduler.lr_lambdas[0].__dict__)
-    scheduler.load_state_dict(state)
-    saved = scheduler.lr_lambdas[0].__dict__
-    if saved != wanted and distributed.is_main():
-        print(f"learning-rate schedule changed on resume: {saved} -> {wanted}", file=sys.stderr)
-    saved.clear()
-    saved.update(wanted)
 
 
 def compute_loss(
@@ -144,24 +120,6 @@ def compute_global_stats(
     return config.with_stats(mean.float(), std.float())
 
 
-def _pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def _load_set(paths: str | tuple[str, ...] | None, max_duration: float | None = None) -> list:
-    """The utterances of one manifest or several (joined), less empty and over-long ones."""
-    if not paths:
-        return []
-    utts = [
-        u for path in ([paths] if isinstance(paths, str) else paths) for u in read_manifest(path)
-    ]
-    if max_duration is not None:
-        utts = [u for u in utts if u.duration <= max_duration]
-    return [u for u in utts if u.text.strip()]
-
-
 def _make_loader(
     dataset: AsrDataset, sampler: DurationBatchSampler, workers: int, seed: int
 ) -> DataLoader:
@@ -175,43 +133,6 @@ def _make_loader(
         generator=torch.Generator().manual_seed(seed),
         persistent_workers=False,
     )
-
-
-class _MetricsLog:
-    """Append-only JSONL a user can plot (``pandas.read_json(path, lines=True)``); rank 0 alone
-    writes it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def write(self, record: dict) -> None:
-        if not distributed.is_main():
-            return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
-
-
-def _prepare_out_dir(
-    config: AsrExperimentConfig, resume: bool, fmt: str = ASR_FORMAT
-) -> tuple[Path, dict | None]:
-    """Refuse an occupied folder unless resuming; load its ``last.pt`` (of format ``fmt``) when
-    resuming; on rank 0, set an orphaned metrics log aside and write ``config.yaml``."""
-    out_dir = Path(config.train.out_dir)
-    last = out_dir / "last.pt"
-    if last.exists() and not resume:
-        raise SpeechseqError(
-            f"{out_dir}: holds a run already; pass --resume to continue it, "
-            "or choose another train.out_dir"
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    state = load_checkpoint(last, fmt) if (resume and last.exists()) else None  # every rank
-    if not distributed.is_main():
-        return out_dir, state
-    if state is None and (out_dir / "metrics.jsonl").exists():
-        # A fresh start in a folder whose run never checkpointed: keep the old log, start anew.
-        (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")
-    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
-    return out_dir, state
 
 
 def _rank_share(
@@ -268,7 +189,7 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
     Raises:
         SpeechseqError: bad manifests, an occupied ``out_dir`` without ``resume``, …
     """
-    device = distributed.init(_pick_device(config.train.device))
+    device = distributed.init(pick_device(config.train.device))
     try:
         return _train_asr(config, resume, progress, device)
     finally:
@@ -282,14 +203,14 @@ def _train_asr(
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     world, rank = distributed.world_size(), distributed.rank()
-    out_dir, state = _prepare_out_dir(config, resume)
-    log = _MetricsLog(out_dir / "metrics.jsonl")
+    out_dir, state = prepare_out_dir(config, resume, ASR_FORMAT)
+    log = MetricsLog(out_dir / "metrics.jsonl")
 
     tokenizer = CharTokenizer()
-    train_utts = _load_set(config.data.train_manifest, config.data.max_duration)
+    train_utts = load_set(config.data.train_manifest, config.data.max_duration)
     if not train_utts:
         raise SpeechseqError(f"{config.data.train_manifest}: no training utterances")
-    dev_utts = _load_set(config.data.dev_manifest)
+    dev_utts = load_set(config.data.dev_manifest)
 
     # Resuming takes everything from last.pt; fine-tuning (init_from) the model's side only.
     init = state
@@ -338,10 +259,7 @@ def _train_asr(
     )
     steps_per_epoch = len(sampler.batches())
     total_steps = tc.max_steps or tc.epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, WarmupCosine(tc.warmup_steps, total_steps, tc.final_lr_ratio)
-    )
+    optimizer, scheduler = make_optimizer(model, tc, total_steps)
     augment = SpecAugment(config.spec_augment) if config.spec_augment else None
     dev_loader = None
     if dev_utts:
@@ -350,21 +268,6 @@ def _train_asr(
             dev_set.durations, config.data.max_batch_seconds, False, num_replicas=world, rank=rank
         )
         dev_loader = _make_loader(dev_set, dev_sampler, config.data.num_workers, tc.seed)
-
-    step, epoch, batch_in_epoch, best_wer = 0, 0, 0, math.inf
-    if state is not None:
-        ts = state["train_state"]
-        optimizer.load_state_dict(ts["optimizer"])
-        restore_scheduler(scheduler, ts["scheduler"])
-        step, epoch, batch_in_epoch = ts["step"], ts["epoch"], ts["batch_in_epoch"]
-        best_wer = ts["best_wer"]
-        rank_rngs = ts.get("rank_rngs") or [ts["rng"]]  # one per rank after a torchrun
-        torch.set_rng_state(rank_rngs[rank % len(rank_rngs)])
-        if distributed.is_main():
-            print(
-                f"resuming {out_dir} at step {step} (epoch {epoch + 1}, batch {batch_in_epoch})",
-                file=sys.stderr,
-            )
 
     def checkpoint(name: str, extra: dict | None = None) -> None:
         """Rank 0 writes; every rank must call it for ``last.pt`` (it gathers their RNGs)."""
@@ -378,48 +281,58 @@ def _train_asr(
             ckpt["train_state"] = {
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
-                "step": step,
-                "epoch": epoch,
-                "batch_in_epoch": batch_in_epoch,
+                "step": loop.step,
+                "epoch": loop.epoch,
+                "batch_in_epoch": loop.batch_in_epoch,
                 "best_wer": best_wer,
                 "rng": torch.get_rng_state(),
                 "config": config.to_dict(),
             }
             if world > 1:
                 ckpt["train_state"]["rank_rngs"] = rank_rngs
-        ckpt["meta"] = {"step": step, "epoch": epoch, **(extra or {})}
+        ckpt["meta"] = {"step": loop.step, "epoch": loop.epoch, **(extra or {})}
         save_checkpoint(ckpt, out_dir / name)
+
+    loop = EpochLoop(
+        tc,
+        sampler,
+        lambda seed: _make_loader(train_set, sampler, config.data.num_workers, seed),
+        total_steps,
+        lambda: checkpoint("last.pt"),
+        progress,
+        _any_rank,
+    )
+    best_wer = math.inf
+    if state is not None:
+        ts = state["train_state"]
+        optimizer.load_state_dict(ts["optimizer"])
+        restore_scheduler(scheduler, ts["scheduler"])
+        loop.resume(ts["step"], ts["epoch"], ts["batch_in_epoch"])
+        best_wer = ts["best_wer"]
+        rank_rngs = ts.get("rank_rngs") or [ts["rng"]]  # one per rank after a torchrun
+        torch.set_rng_state(rank_rngs[rank % len(rank_rngs)])
+        if distributed.is_main():
+            print(
+                f"resuming {out_dir} at step {loop.step} "
+                f"(epoch {loop.epoch + 1}, batch {loop.batch_in_epoch})",
+                file=sys.stderr,
+            )
 
     autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")
-    started = time.monotonic()
     model.train()
-    out_of_time = False
-    while epoch < tc.epochs and step < total_steps and not out_of_time:
-        sampler.set_epoch(epoch, batch_in_epoch)
-        train_set.epoch = epoch
-        loader = _make_loader(train_set, sampler, config.data.num_workers, tc.seed + epoch)
+    for batches in loop.epochs():
+        train_set.epoch = loop.epoch
         global_batches = sampler.batches() if world > 1 else []
-        stopped_early = False
-        epoch_batches = batch_in_epoch + len(sampler)  # the count varies a little by epoch
-        bar = tqdm(
-            loader,
-            total=epoch_batches,
-            initial=batch_in_epoch,
-            desc=f"epoch {epoch + 1}/{tc.epochs}",
-            disable=not progress or not distributed.is_main(),
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
         window_audio, window_start = 0.0, time.monotonic()
-        for batch in bar:
+        for batch in batches:
             weight, audio_seconds = 1.0, sum(batch.durations) if batch is not None else 0.0
             if world > 1:
                 batch, weight, audio_seconds = _rank_share(
-                    batch, train_set, global_batches[batch_in_epoch]
+                    batch, train_set, global_batches[loop.batch_in_epoch]
                 )
             if batch is None:  # every file in it was unreadable (each was warned about)
-                batch_in_epoch += 1
+                loop.skipped()
                 continue
             feats = batch.features.to(device)
             lengths = batch.feature_lengths.to(device)
@@ -431,63 +344,46 @@ def _train_asr(
                 feats = augment(feats, lengths)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
                 loss = compute_loss(net, feats, lengths, batch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss * weight if weight != 1 else loss).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            batch_in_epoch += 1
+            grad_norm = optimizer_step(
+                loss * weight if weight != 1 else loss,
+                optimizer,
+                scheduler,
+                scaler,
+                model.parameters(),
+                tc.grad_clip,
+            )
             window_audio += audio_seconds
             speed = window_audio / max(1e-9, time.monotonic() - window_start)
             # the global batch's mean loss: the ranks' weighted losses average to it
             loss_value = distributed.sum_over_ranks([weight * loss.item()])[0] / world
-            bar.set_postfix(loss=f"{loss_value:.3f}", speed=f"{speed:.0f}s/s")
-            if step % tc.log_every == 0:
+            loop.stepped(loss=f"{loss_value:.3f}", speed=f"{speed:.0f}s/s")
+            if loop.step % tc.log_every == 0:
                 log.write(
                     {
-                        "step": step,
-                        "epoch": epoch + 1,
+                        "step": loop.step,
+                        "epoch": loop.epoch + 1,
                         "loss": round(loss_value, 5),
                         "grad_norm": round(float(grad_norm), 4),
                         "lr": scheduler.get_last_lr()[0],
                         "audio_seconds_per_second": round(speed, 2),
-                        "elapsed": round(time.monotonic() - started, 1),
+                        "elapsed": round(loop.elapsed(), 1),
                     }
                 )
                 window_audio, window_start = 0.0, time.monotonic()
-            if tc.checkpoint_every and step % tc.checkpoint_every == 0:
-                checkpoint("last.pt")
-            if step >= total_steps:
-                stopped_early = True
-                break
-            if tc.max_minutes is not None and _any_rank(
-                time.monotonic() - started > 60 * tc.max_minutes
-            ):
-                out_of_time = stopped_early = True
-                break
-        bar.close()
-        # The loader ran dry: the epoch is over. Not "batch_in_epoch reached the first epoch's
-        # count": the sampler's jitter changes the count per epoch, and an epoch one batch
-        # short of it then never ended (the loop re-ran its empty remainder forever).
-        # (or the run stopped on its last batch: a run of N whole epochs ends on the step cap)
-        finished_epoch = not stopped_early or batch_in_epoch >= epoch_batches
-        if finished_epoch:
-            epoch, batch_in_epoch = epoch + 1, 0
         metrics: dict = {}
-        run_ended = step >= total_steps or out_of_time or epoch >= tc.epochs
-        due = finished_epoch and epoch % tc.validate_every == 0
-        if dev_loader is not None and (due or run_ended):
+        if dev_loader is not None and loop.validation_due:
             metrics = validate(model, dev_loader, tokenizer, device)
             log.write(
-                {"step": step, "epoch": epoch, **{k: round(v, 5) for k, v in metrics.items()}}
+                {
+                    "step": loop.step,
+                    "epoch": loop.epoch,
+                    **{k: round(v, 5) for k, v in metrics.items()},
+                }
             )
             wer, cer = 100 * metrics["dev_wer"], 100 * metrics["dev_cer"]
             if distributed.is_main():
                 print(
-                    f"step {step}: dev loss {metrics['dev_loss']:.3f}  "
+                    f"step {loop.step}: dev loss {metrics['dev_loss']:.3f}  "
                     f"WER {wer:.1f}%  CER {cer:.1f}%",
                     file=sys.stderr,
                 )

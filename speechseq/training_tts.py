@@ -26,7 +26,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from speechseq.audio import resample, save_audio
 from speechseq.checkpoint import TTS_FORMAT, save_checkpoint, synthesizer_classes, tts_state
@@ -39,12 +38,14 @@ from speechseq.models.duration_tts import DurationSynthesizer, DurationSynthesiz
 from speechseq.models.tts import Synthesizer
 from speechseq.plotting import alignment_image, write_png
 from speechseq.text import CharTokenizer
-from speechseq.training import (
-    WarmupCosine,
-    _load_set,
-    _MetricsLog,
-    _pick_device,
-    _prepare_out_dir,
+from speechseq.trainer import (
+    EpochLoop,
+    MetricsLog,
+    load_set,
+    make_optimizer,
+    optimizer_step,
+    pick_device,
+    prepare_out_dir,
     restore_scheduler,
 )
 from speechseq.vocoder import GriffinLimVocoder
@@ -366,19 +367,19 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     tc, vc = config.train, config.validation
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
-    device = _pick_device(tc.device)
+    device = pick_device(tc.device)
     if config.features.normalize == "utterance":
         raise SpeechseqError("features.normalize: text-to-speech needs global or none")
     if tc.init_from:
         raise SpeechseqError("train.init_from: fine-tuning is only for recognizers so far")
-    train_utts = _load_set(config.data.train_manifest, config.data.max_duration)
+    train_utts = load_set(config.data.train_manifest, config.data.max_duration)
     if not train_utts:
         raise SpeechseqError(f"{config.data.train_manifest}: no training utterances")
-    dev_utts = _load_set(config.data.dev_manifest)
+    dev_utts = load_set(config.data.dev_manifest)
     if vc.max_utterances is not None:
         dev_utts = dev_utts[: vc.max_utterances]
-    out_dir, state = _prepare_out_dir(config, resume, TTS_FORMAT)
-    log = _MetricsLog(out_dir / "metrics.jsonl")
+    out_dir, state = prepare_out_dir(config, resume, TTS_FORMAT)
+    log = MetricsLog(out_dir / "metrics.jsonl")
 
     tokenizer = CharTokenizer()
     trim = (config.data.trim_db, config.data.trim_margin, config.data.cache)
@@ -413,10 +414,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     )
     steps_per_epoch = len(sampler.batches())
     total_steps = tc.max_steps or tc.epochs * steps_per_epoch
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, WarmupCosine(tc.warmup_steps, total_steps, tc.final_lr_ratio)
-    )
+    optimizer, scheduler = make_optimizer(model, tc, total_steps)
     dev_loader, listener = None, None
     if dev_utts:
         dev_set = TtsDataset(dev_utts, extractor, tokenizer, *trim, char_frames=dev_frames)
@@ -425,7 +423,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
         if vc.sentences > 0:
             listener = _Listener(vc, dev_set, GriffinLimVocoder(feature_config), out_dir)
 
-    step, epoch, batch_in_epoch, best = 0, 0, 0, math.inf
+    best = math.inf
     # best.pt is chosen by the recognizer's CER when there is one, else by dev loss
     best_metric = "synth_cer" if listener is not None and vc.recognizer else "dev_loss"
     # A CER by another recognizer is another yardstick too: name the recognizer by its bytes.
@@ -433,17 +431,39 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     if best_metric == "synth_cer":
         digest = hashlib.sha256(Path(vc.recognizer).read_bytes()).hexdigest()[:12]
         yardstick = f"synth_cer (recognizer {digest})"
+
+    def checkpoint(name: str, extra: dict | None = None) -> None:
+        ckpt = tts_state(model, feature_config, tokenizer)
+        if name == "last.pt":
+            ckpt["train_state"] = {
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "step": loop.step,
+                "epoch": loop.epoch,
+                "batch_in_epoch": loop.batch_in_epoch,
+                "best": best,
+                "best_metric": yardstick,
+                "rng": torch.get_rng_state(),
+                "config": config.to_dict(),
+            }
+        ckpt["meta"] = {"step": loop.step, "epoch": loop.epoch, **(extra or {})}
+        save_checkpoint(ckpt, out_dir / name)
+
+    loop = EpochLoop(
+        tc,
+        sampler,
+        lambda seed: _make_loader(train_set, sampler, r, config.data.num_workers, seed),
+        total_steps,
+        lambda: checkpoint("last.pt"),
+        progress,
+    )
     if state is not None:
         model.load_state_dict(state["model"])
         ts = state["train_state"]
         optimizer.load_state_dict(ts["optimizer"])
         restore_scheduler(scheduler, ts["scheduler"])
-        step, epoch, batch_in_epoch, best = (
-            ts["step"],
-            ts["epoch"],
-            ts["batch_in_epoch"],
-            ts["best"],
-        )
+        loop.resume(ts["step"], ts["epoch"], ts["batch_in_epoch"])
+        best = ts["best"]
         if ts.get("best_metric", yardstick) != yardstick:  # a CER is no loss: start over
             print(
                 f"best.pt was chosen by {ts['best_metric']}, now by {yardstick}: the next "
@@ -453,28 +473,13 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
             best = math.inf
         torch.set_rng_state(ts["rng"])
         print(
-            f"resuming {out_dir} at step {step} (epoch {epoch + 1}, batch {batch_in_epoch})",
+            f"resuming {out_dir} at step {loop.step} "
+            f"(epoch {loop.epoch + 1}, batch {loop.batch_in_epoch})",
             file=sys.stderr,
         )
 
-    def checkpoint(name: str, extra: dict | None = None) -> None:
-        ckpt = tts_state(model, feature_config, tokenizer)
-        if name == "last.pt":
-            ckpt["train_state"] = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": step,
-                "epoch": epoch,
-                "batch_in_epoch": batch_in_epoch,
-                "best": best,
-                "best_metric": yardstick,
-                "rng": torch.get_rng_state(),
-                "config": config.to_dict(),
-            }
-        ckpt["meta"] = {"step": step, "epoch": epoch, **(extra or {})}
-        save_checkpoint(ckpt, out_dir / name)
-
     def validate() -> dict:
+        step = loop.step
         metrics, alignment = validate_tts(model, dev_loader, config.loss, device, vc.seed)
         if vc.plot and alignment is not None:
             write_png(out_dir / "alignments" / f"step-{step:06d}.png", alignment_image(alignment))
@@ -486,7 +491,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                     out_dir / "alignments" / f"step-{step:06d}-free.png", alignment_image(free)
                 )
         rounded = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
-        log.write({"step": step, "epoch": epoch, **rounded})
+        log.write({"step": step, "epoch": loop.epoch, **rounded})
         line = f"step {step}: dev loss {metrics.get('dev_loss', math.nan):.3f}"
         line += f"  attention on diagonal {100 * metrics['dev_diagonal']:.0f}%"
         if "synth_cer" in metrics:
@@ -498,79 +503,40 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
 
     autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")
-    started = time.monotonic()
     model.train()
-    out_of_time = False
-    while epoch < tc.epochs and step < total_steps and not out_of_time:
-        sampler.set_epoch(epoch, batch_in_epoch)
-        loader = _make_loader(train_set, sampler, r, config.data.num_workers, tc.seed + epoch)
-        stopped_early = False
-        epoch_batches = batch_in_epoch + len(sampler)  # the count varies a little by epoch
-        bar = tqdm(
-            loader,
-            total=epoch_batches,
-            initial=batch_in_epoch,
-            desc=f"epoch {epoch + 1}/{tc.epochs}",
-            disable=not progress,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
+    for batches in loop.epochs():
         window_frames, window_audio, window_start = 0, 0.0, time.monotonic()
-        for batch in bar:
+        for batch in batches:
             if batch is None:  # every file in it was unusable (each was warned about)
-                batch_in_epoch += 1
+                loop.skipped()
                 continue
             batch = batch.to(device)
             with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
                 _, losses = _forward_loss(model, batch, config.loss)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(losses["loss"]).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            batch_in_epoch += 1
+            grad_norm = optimizer_step(
+                losses["loss"], optimizer, scheduler, scaler, model.parameters(), tc.grad_clip
+            )
             window_frames += int(batch.mel_lengths.sum())
             window_audio += sum(batch.durations)
             elapsed = max(1e-9, time.monotonic() - window_start)
-            bar.set_postfix(
+            loop.stepped(
                 loss=f"{losses['loss'].item():.3f}", speed=f"{window_frames / elapsed:.0f}fr/s"
             )
-            if step % tc.log_every == 0:
+            if loop.step % tc.log_every == 0:
                 log.write(
                     {
-                        "step": step,
-                        "epoch": epoch + 1,
+                        "step": loop.step,
+                        "epoch": loop.epoch + 1,
                         **{k: round(v.item(), 5) for k, v in losses.items()},
                         "grad_norm": round(float(grad_norm), 4),
                         "lr": scheduler.get_last_lr()[0],
                         "frames_per_second": round(window_frames / elapsed, 1),
                         "audio_seconds_per_second": round(window_audio / elapsed, 2),
-                        "elapsed": round(time.monotonic() - started, 1),
+                        "elapsed": round(loop.elapsed(), 1),
                     }
                 )
                 window_frames, window_audio, window_start = 0, 0.0, time.monotonic()
-            if tc.checkpoint_every and step % tc.checkpoint_every == 0:
-                checkpoint("last.pt")
-            if step >= total_steps:
-                stopped_early = True
-                break
-            if tc.max_minutes is not None and time.monotonic() - started > 60 * tc.max_minutes:
-                out_of_time = stopped_early = True
-                break
-        bar.close()
-        # The loader ran dry: the epoch is over. Not "batch_in_epoch reached the first epoch's
-        # count": the sampler's jitter changes the count per epoch, and an epoch one batch
-        # short of it then never ended (the loop re-ran its empty remainder forever).
-        # (or the run stopped on its last batch: a run of N whole epochs ends on the step cap)
-        finished_epoch = not stopped_early or batch_in_epoch >= epoch_batches
-        if finished_epoch:
-            epoch, batch_in_epoch = epoch + 1, 0
-        run_ended = step >= total_steps or out_of_time or epoch >= tc.epochs
-        due = finished_epoch and epoch % tc.validate_every == 0
-        metrics = validate() if dev_loader is not None and (due or run_ended) else {}
+        metrics = validate() if dev_loader is not None and loop.validation_due else {}
         score = metrics.get(best_metric)
         if score is not None and score <= best:
             best = score

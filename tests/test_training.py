@@ -12,7 +12,8 @@ from speechseq.checkpoint import load_checkpoint, load_recognizer
 from speechseq.config import load_asr_config
 from speechseq.errors import SpeechseqError
 from speechseq.inference import default_model_path
-from speechseq.training import WarmupCosine, train_asr
+from speechseq.trainer import WarmupCosine
+from speechseq.training import train_asr
 
 
 def _config(tmp_path, manifest, out_dir, **train):
@@ -119,7 +120,7 @@ def test_resume_follows_a_changed_schedule_length():
     """Resuming with a different ``train.epochs`` must not bring back the old total steps."""
     import torch
 
-    from speechseq.training import WarmupCosine, restore_scheduler
+    from speechseq.trainer import WarmupCosine, restore_scheduler
 
     def make(total):
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)

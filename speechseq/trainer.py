@@ -1,0 +1,275 @@
+"""What the speech-to-text and text-to-speech training loops share.
+
+The two loops (:mod:`speechseq.training`, :mod:`speechseq.training_tts`) differ in their models,
+losses and validation; the rest is here, once: the run folder, the metrics log, the optimizer and
+its warm-up/cosine schedule, one optimizer step, and :class:`EpochLoop`, which walks whole epochs
+of batches and knows when an epoch, and the run, ends.
+
+Example:
+    >>> loop = EpochLoop(config.train, sampler, make_loader, total_steps, save_last)
+    >>> for batches in loop.epochs():
+    ...     for batch in batches:
+    ...         optimizer_step(loss_of(batch), optimizer, scheduler, scaler, params, clip)
+    ...         loop.stepped(loss=f"{loss:.3f}")
+    ...     if loop.validation_due:
+    ...         validate()
+    ...     save_last()
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import torch
+import yaml
+from tqdm import tqdm
+
+from speechseq import distributed
+from speechseq.checkpoint import load_checkpoint
+from speechseq.config import TrainingConfig
+from speechseq.data import DurationBatchSampler, read_manifest
+from speechseq.errors import SpeechseqError
+
+__all__ = [
+    "EpochLoop",
+    "MetricsLog",
+    "WarmupCosine",
+    "load_set",
+    "make_optimizer",
+    "optimizer_step",
+    "pick_device",
+    "prepare_out_dir",
+    "restore_scheduler",
+]
+
+
+class WarmupCosine:
+    """Linear warm-up to 1, then cosine decay to ``final_ratio`` at ``total_steps``."""
+
+    def __init__(self, warmup_steps: int, total_steps: int, final_ratio: float) -> None:
+        self.warmup_steps = max(0, warmup_steps)
+        self.total_steps = max(total_steps, self.warmup_steps + 1)
+        self.final_ratio = final_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def restore_scheduler(scheduler: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:
+    """Load a saved LambdaLR state but keep the schedule the config asks for now.
+
+    ``LambdaLR`` saves a callable object's attributes, so a plain ``load_state_dict`` would
+    bring back the old run's ``total_steps``. A resumed run with ``train.epochs`` changed (to
+    end a run early, or to extend it) should follow the new length from the current step on.
+    """
+    wanted = dict(scheduler.lr_lambdas[0].__dict__)
+    scheduler.load_state_dict(state)
+    saved = scheduler.lr_lambdas[0].__dict__
+    if saved != wanted and distributed.is_main():
+        print(f"learning-rate schedule changed on resume: {saved} -> {wanted}", file=sys.stderr)
+    saved.clear()
+    saved.update(wanted)
+
+
+def make_optimizer(
+    model: torch.nn.Module, tc: TrainingConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with ``tc``'s learning rate, warmed up and cosine-decayed over ``total_steps``."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupCosine(tc.warmup_steps, total_steps, tc.final_lr_ratio)
+    )
+    return optimizer, scheduler
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    parameters: Iterable[torch.Tensor],
+    grad_clip: float,
+) -> torch.Tensor:
+    """Back-propagate ``loss``, clip the gradients' norm, step the optimizer and the schedule.
+
+    Returns:
+        the gradients' norm before clipping (a 0-d tensor).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    return grad_norm
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_set(paths: str | tuple[str, ...] | None, max_duration: float | None = None) -> list:
+    """The utterances of one manifest or several (joined), less empty and over-long ones."""
+    if not paths:
+        return []
+    utts = [
+        u for path in ([paths] if isinstance(paths, str) else paths) for u in read_manifest(path)
+    ]
+    if max_duration is not None:
+        utts = [u for u in utts if u.duration <= max_duration]
+    return [u for u in utts if u.text.strip()]
+
+
+class MetricsLog:
+    """Append-only JSONL a user can plot (``pandas.read_json(path, lines=True)``); rank 0 alone
+    writes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: dict) -> None:
+        if not distributed.is_main():
+            return
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def prepare_out_dir(config, resume: bool, fmt: str) -> tuple[Path, dict | None]:
+    """Refuse an occupied folder unless resuming; load its ``last.pt`` (of format ``fmt``) when
+    resuming; on rank 0, set an orphaned metrics log aside and write ``config.yaml``.
+
+    Args:
+        config: an experiment config (``train.out_dir``, ``to_dict()``).
+    """
+    out_dir = Path(config.train.out_dir)
+    last = out_dir / "last.pt"
+    if last.exists() and not resume:
+        raise SpeechseqError(
+            f"{out_dir}: holds a run already; pass --resume to continue it, "
+            "or choose another train.out_dir"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = load_checkpoint(last, fmt) if (resume and last.exists()) else None  # every rank
+    if not distributed.is_main():
+        return out_dir, state
+    if state is None and (out_dir / "metrics.jsonl").exists():
+        # A fresh start in a folder whose run never checkpointed: keep the old log, start anew.
+        (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return out_dir, state
+
+
+class EpochLoop:
+    """Whole epochs of training batches: the run's position, and when an epoch or the run ends.
+
+    The loop owns ``step``, ``epoch`` and ``batch_in_epoch`` (what ``last.pt`` saves for an exact
+    resume), sets the sampler's order for each epoch, shows the progress bar, writes ``last.pt``
+    every ``train.checkpoint_every`` steps, and stops at ``train.epochs``, at the step cap or
+    after ``train.max_minutes``. The trainer runs the model: for every batch it calls
+    :meth:`stepped` after an optimizer step, or :meth:`skipped` for an unusable batch, and it
+    iterates each epoch's batches to the end (no ``break``), which closes the epoch.
+
+    Args:
+        tc: the run's training section.
+        sampler: the training batches; ``set_epoch(epoch, start_batch)`` picks their order.
+        make_loader: a loader over ``sampler`` for an epoch, given that epoch's seed.
+        total_steps: the step cap.
+        save_last: writes ``last.pt`` (on every rank under torchrun: it may gather).
+        progress: show a progress bar (on rank 0 only).
+        any_rank: ``flag -> bool``, true on every rank if it is on any, so that all ranks stop
+            on the same step; the identity in a single process.
+    """
+
+    def __init__(
+        self,
+        tc: TrainingConfig,
+        sampler: DurationBatchSampler,
+        make_loader: Callable[[int], Iterable],
+        total_steps: int,
+        save_last: Callable[[], None],
+        progress: bool = True,
+        any_rank: Callable[[bool], bool] = bool,
+    ) -> None:
+        self.tc, self.sampler, self.make_loader = tc, sampler, make_loader
+        self.total_steps, self.save_last, self.progress = total_steps, save_last, progress
+        self.any_rank = any_rank
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.started = time.monotonic()
+        self.out_of_time = False
+        self.validation_due = False  # after an epoch's batches: validate now?
+        self._stop = False
+        self._bar: tqdm | None = None
+
+    def resume(self, step: int, epoch: int, batch_in_epoch: int) -> None:
+        """Continue from a saved position."""
+        self.step, self.epoch, self.batch_in_epoch = step, epoch, batch_in_epoch
+
+    def elapsed(self) -> float:
+        """Seconds since the loop was made."""
+        return time.monotonic() - self.started
+
+    def epochs(self) -> Iterator[Iterator]:
+        """Each epoch's batches, from the saved position on, until the run ends."""
+        tc = self.tc
+        while self.epoch < tc.epochs and self.step < self.total_steps and not self.out_of_time:
+            self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
+            yield self._batches(self.make_loader(tc.seed + self.epoch))
+
+    def stepped(self, **postfix: str) -> None:
+        """Count an optimizer step (``postfix`` goes on the progress bar); save ``last.pt`` when
+        due; decide whether the run stops here."""
+        self.step += 1
+        self.batch_in_epoch += 1
+        if self._bar is not None:
+            self._bar.set_postfix(postfix)
+        tc = self.tc
+        if tc.checkpoint_every and self.step % tc.checkpoint_every == 0:
+            self.save_last()
+        if self.step >= self.total_steps:
+            self._stop = True
+        elif tc.max_minutes is not None and self.any_rank(self.elapsed() > 60 * tc.max_minutes):
+            self.out_of_time = self._stop = True
+
+    def skipped(self) -> None:
+        """Pass over a batch without a step (every file in it was unreadable)."""
+        self.batch_in_epoch += 1
+
+    def _batches(self, loader: Iterable) -> Iterator:
+        tc = self.tc
+        epoch_batches = self.batch_in_epoch + len(self.sampler)  # varies a little by epoch
+        self._stop = False
+        self._bar = tqdm(
+            loader,
+            total=epoch_batches,
+            initial=self.batch_in_epoch,
+            desc=f"epoch {self.epoch + 1}/{tc.epochs}",
+            disable=not self.progress or not distributed.is_main(),
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        for batch in self._bar:
+            yield batch
+            if self._stop:
+                break
+        self._bar.close()
+        self._bar = None
+        # The loader ran dry: the epoch is over. Not "batch_in_epoch reached the first epoch's
+        # count": the sampler's jitter changes the count per epoch, and an epoch one batch
+        # short of it then never ended (the loop re-ran its empty remainder forever).
+        # (or the run stopped on its last batch: a run of N whole epochs ends on the step cap)
+        finished = not self._stop or self.batch_in_epoch >= epoch_batches
+        if finished:
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        run_ended = self.step >= self.total_steps or self.out_of_time or self.epoch >= tc.epochs
+        self.validation_due = run_ended or (finished and self.epoch % tc.validate_every == 0)

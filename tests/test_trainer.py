@@ -1,0 +1,103 @@
+"""The epoch loop both trainers share, driven without a model: which batches it hands out, when
+epochs and the run end, when it validates and checkpoints, and how it resumes."""
+
+from speechseq.config import TrainingConfig
+from speechseq.trainer import EpochLoop
+
+
+class _Sampler:
+    """``sizes[e]`` batches in epoch ``e`` (the last size repeats); a batch is ``(epoch, i)``."""
+
+    def __init__(self, *sizes: int) -> None:
+        self.sizes, self.epoch, self.start = sizes, 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        self.epoch, self.start = epoch, start
+
+    def batches(self) -> list[tuple[int, int]]:
+        n = self.sizes[min(self.epoch, len(self.sizes) - 1)]
+        return [(self.epoch, i) for i in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.batches()) - self.start
+
+
+def _run(loop: EpochLoop, sampler: _Sampler, skip=frozenset()) -> tuple[list, list]:
+    """Step through every batch (but those in ``skip``); returns the batches seen and, per
+    epoch's end, (step, epoch, batch_in_epoch, validation_due)."""
+    seen, ends = [], []
+    for batches in loop.epochs():
+        for batch in batches:
+            seen.append(batch)
+            loop.skipped() if batch in skip else loop.stepped(loss="0.0")
+        ends.append((loop.step, loop.epoch, loop.batch_in_epoch, loop.validation_due))
+    return seen, ends
+
+
+def _make(sampler: _Sampler, saves: list | None = None, total_steps: int = 10**9, **train):
+    """A loop over ``sampler`` whose ``last.pt`` saves append the step to ``saves``."""
+    saves = [] if saves is None else saves
+    tc = TrainingConfig(**{"checkpoint_every": 0, **train})
+    holder = {}
+    loop = EpochLoop(
+        tc,
+        sampler,
+        lambda seed: sampler.batches()[sampler.start :],
+        total_steps,
+        lambda: saves.append(holder["loop"].step),
+        progress=False,
+    )
+    holder["loop"] = loop
+    return loop
+
+
+def test_whole_epochs_each_end_once_even_when_shorter_than_the_first():
+    sampler = _Sampler(4, 3)
+    seen, ends = _run(_make(sampler, epochs=3), sampler)
+    assert len(seen) == 4 + 3 + 3
+    assert ends == [(4, 1, 0, True), (7, 2, 0, True), (10, 3, 0, True)]
+
+
+def test_validation_every_other_epoch_and_at_the_end():
+    sampler = _Sampler(2)
+    _, ends = _run(_make(sampler, epochs=3, validate_every=2), sampler)
+    assert [due for *_, due in ends] == [False, True, True]
+
+
+def test_the_step_cap_stops_mid_epoch_and_a_resumed_loop_carries_on():
+    sampler = _Sampler(5)
+    saves: list[int] = []
+    first = _make(sampler, saves, total_steps=7, epochs=2, checkpoint_every=3)
+    seen, ends = _run(first, sampler)
+    assert saves == [3, 6]
+    # stopped on the cap two batches into epoch 2: that epoch is not over, the run is
+    assert ends[-1] == (7, 1, 2, True)
+
+    again = _Sampler(5)
+    resumed = _make(again, total_steps=10, epochs=2)
+    resumed.resume(first.step, first.epoch, first.batch_in_epoch)
+    rest, ends = _run(resumed, again)
+    assert seen + rest == [(e, i) for e in range(2) for i in range(5)]
+    assert ends == [(10, 2, 0, True)]
+
+
+def test_a_run_of_whole_epochs_ends_on_the_cap_with_its_last_epoch_counted():
+    sampler = _Sampler(3)
+    _, ends = _run(_make(sampler, total_steps=6, epochs=2), sampler)
+    assert ends[-1] == (6, 2, 0, True)
+
+
+def test_skipped_batches_move_through_the_epoch_without_a_step():
+    sampler = _Sampler(4)
+    seen, ends = _run(_make(sampler, epochs=1), sampler, skip={(0, 1), (0, 2)})
+    assert len(seen) == 4
+    assert ends == [(2, 1, 0, True)]
+
+
+def test_out_of_time_stops_after_the_first_step():
+    sampler = _Sampler(4)
+    loop = _make(sampler, epochs=3, max_minutes=0)
+    seen, ends = _run(loop, sampler)
+    assert loop.out_of_time
+    assert seen == [(0, 0)]
+    assert ends == [(1, 0, 1, True)]
