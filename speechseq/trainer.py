@@ -9,8 +9,9 @@ Example:
     >>> loop = EpochLoop(config.train, sampler, make_loader, total_steps, save_last)
     >>> for batches in loop.epochs():
     ...     for batch in batches:
-    ...         optimizer_step(loss_of(batch), optimizer, scheduler, scaler, params, clip)
-    ...         loop.stepped(loss=f"{loss:.3f}")
+    ...         loss = loss_of(batch)
+    ...         optimizer_step(loss, optimizer, scheduler, scaler, params, clip)
+    ...         loop.stepped(loss=f"{loss.item():.3f}")
     ...     if loop.validation_due:
     ...         validate()
     ...     save_last()

@@ -22,14 +22,17 @@ class _Sampler:
         return len(self.batches()) - self.start
 
 
-def _run(loop: EpochLoop, sampler: _Sampler, skip=frozenset()) -> tuple[list, list]:
+def _run(loop: EpochLoop, skip=frozenset()) -> tuple[list, list]:
     """Step through every batch (but those in ``skip``); returns the batches seen and, per
     epoch's end, (step, epoch, batch_in_epoch, validation_due)."""
     seen, ends = [], []
     for batches in loop.epochs():
         for batch in batches:
             seen.append(batch)
-            loop.skipped() if batch in skip else loop.stepped(loss="0.0")
+            if batch in skip:
+                loop.skipped()
+            else:
+                loop.stepped(loss="0.0")
         ends.append((loop.step, loop.epoch, loop.batch_in_epoch, loop.validation_due))
     return seen, ends
 
@@ -38,29 +41,27 @@ def _make(sampler: _Sampler, saves: list | None = None, total_steps: int = 10**9
     """A loop over ``sampler`` whose ``last.pt`` saves append the step to ``saves``."""
     saves = [] if saves is None else saves
     tc = TrainingConfig(**{"checkpoint_every": 0, **train})
-    holder = {}
     loop = EpochLoop(
         tc,
         sampler,
         lambda seed: sampler.batches()[sampler.start :],
         total_steps,
-        lambda: saves.append(holder["loop"].step),
+        lambda: saves.append(loop.step),  # called once the loop exists
         progress=False,
     )
-    holder["loop"] = loop
     return loop
 
 
 def test_whole_epochs_each_end_once_even_when_shorter_than_the_first():
     sampler = _Sampler(4, 3)
-    seen, ends = _run(_make(sampler, epochs=3), sampler)
+    seen, ends = _run(_make(sampler, epochs=3))
     assert len(seen) == 4 + 3 + 3
     assert ends == [(4, 1, 0, True), (7, 2, 0, True), (10, 3, 0, True)]
 
 
 def test_validation_every_other_epoch_and_at_the_end():
     sampler = _Sampler(2)
-    _, ends = _run(_make(sampler, epochs=3, validate_every=2), sampler)
+    _, ends = _run(_make(sampler, epochs=3, validate_every=2))
     assert [due for *_, due in ends] == [False, True, True]
 
 
@@ -68,7 +69,7 @@ def test_the_step_cap_stops_mid_epoch_and_a_resumed_loop_carries_on():
     sampler = _Sampler(5)
     saves: list[int] = []
     first = _make(sampler, saves, total_steps=7, epochs=2, checkpoint_every=3)
-    seen, ends = _run(first, sampler)
+    seen, ends = _run(first)
     assert saves == [3, 6]
     # stopped on the cap two batches into epoch 2: that epoch is not over, the run is
     assert ends[-1] == (7, 1, 2, True)
@@ -76,20 +77,20 @@ def test_the_step_cap_stops_mid_epoch_and_a_resumed_loop_carries_on():
     again = _Sampler(5)
     resumed = _make(again, total_steps=10, epochs=2)
     resumed.resume(first.step, first.epoch, first.batch_in_epoch)
-    rest, ends = _run(resumed, again)
+    rest, ends = _run(resumed)
     assert seen + rest == [(e, i) for e in range(2) for i in range(5)]
     assert ends == [(10, 2, 0, True)]
 
 
 def test_a_run_of_whole_epochs_ends_on_the_cap_with_its_last_epoch_counted():
     sampler = _Sampler(3)
-    _, ends = _run(_make(sampler, total_steps=6, epochs=2), sampler)
+    _, ends = _run(_make(sampler, total_steps=6, epochs=2))
     assert ends[-1] == (6, 2, 0, True)
 
 
 def test_skipped_batches_move_through_the_epoch_without_a_step():
     sampler = _Sampler(4)
-    seen, ends = _run(_make(sampler, epochs=1), sampler, skip={(0, 1), (0, 2)})
+    seen, ends = _run(_make(sampler, epochs=1), skip={(0, 1), (0, 2)})
     assert len(seen) == 4
     assert ends == [(2, 1, 0, True)]
 
@@ -97,7 +98,7 @@ def test_skipped_batches_move_through_the_epoch_without_a_step():
 def test_out_of_time_stops_after_the_first_step():
     sampler = _Sampler(4)
     loop = _make(sampler, epochs=3, max_minutes=0)
-    seen, ends = _run(loop, sampler)
+    seen, ends = _run(loop)
     assert loop.out_of_time
     assert seen == [(0, 0)]
     assert ends == [(1, 0, 1, True)]
