@@ -309,7 +309,10 @@ def transcribe(
 @app.command()
 @_friendly
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="Checkpoint to evaluate.")],
+    model: Annotated[
+        Path,
+        typer.Argument(help="Checkpoint to evaluate, or 'default' for the shipped recognizer."),
+    ],
     manifest: Annotated[Path, typer.Argument(help="JSONL manifest with reference texts.")],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write per-utterance results (JSONL).")
@@ -329,8 +332,10 @@ def evaluate(
     from tqdm import tqdm
 
     from speechseq.data import read_manifest
-    from speechseq.inference import Transcriber
+    from speechseq.inference import Transcriber, default_model_path
 
+    if str(model) == "default" and not model.exists():  # as train.init_from=default
+        model = default_model_path()
     if output is not None and output.exists() and not overwrite:
         raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
     _set_threads(threads)

@@ -1,5 +1,6 @@
 """The shipped recognizer: it is inside the package and transcribes the shipped samples."""
 
+import json
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -35,6 +36,20 @@ def test_transcribe_samples_with_the_default_model(tmp_path, monkeypatch):
     assert set(hyps) == set(refs)
     names = sorted(refs)
     assert cer([refs[n] for n in names], [hyps[n] for n in names]) <= MAX_SAMPLES_CER
+
+
+def test_evaluate_default_scores_the_shipped_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    made = runner.invoke(app, ["data", "manifest", str(SAMPLES), "-o", "samples.jsonl"])
+    assert made.exit_code == 0, made.stderr
+    args = ["evaluate", "default", "samples.jsonl", "--decoder", "greedy", "-o", "out.jsonl"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert "utterances  5" in result.stdout
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    refs, hyps = [r["reference"] for r in rows], [r["hypothesis"] for r in rows]
+    assert len(rows) == 5 and cer(refs, hyps) <= MAX_SAMPLES_CER
 
 
 def _ship_decoding(tmp_path, monkeypatch, lm_name="lm.arpa", **fields):
