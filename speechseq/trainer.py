@@ -212,6 +212,38 @@ class EpochLoop:
         self._stop = False
         self._bar: tqdm | None = None
 
+    def state(
+        self, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler
+    ) -> dict:
+        """What an exact resume needs of the optimisation: the optimizer and schedule states and
+        the position (``last.pt``'s ``train_state`` adds the trainer's own entries)."""
+        return {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+        }
+
+    def restore(
+        self,
+        train_state: dict,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LambdaLR,
+        out_dir: Path,
+    ) -> None:
+        """Load what :meth:`state` saved (the schedule's length stays the config's: see
+        :func:`restore_scheduler`) and say where the run of ``out_dir`` resumes."""
+        optimizer.load_state_dict(train_state["optimizer"])
+        restore_scheduler(scheduler, train_state["scheduler"])
+        self.resume(train_state["step"], train_state["epoch"], train_state["batch_in_epoch"])
+        if distributed.is_main():
+            print(
+                f"resuming {out_dir} at step {self.step} "
+                f"(epoch {self.epoch + 1}, batch {self.batch_in_epoch})",
+                file=sys.stderr,
+            )
+
     def resume(self, step: int, epoch: int, batch_in_epoch: int) -> None:
         """Continue from a saved position."""
         self.step, self.epoch, self.batch_in_epoch = step, epoch, batch_in_epoch

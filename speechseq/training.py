@@ -45,7 +45,6 @@ from speechseq.trainer import (
     optimizer_step,
     pick_device,
     prepare_out_dir,
-    restore_scheduler,
 )
 
 __all__ = ["train_asr", "compute_loss", "validate", "compute_global_stats"]
@@ -279,11 +278,7 @@ def _train_asr(
         ckpt = asr_state(model, feature_config, tokenizer)
         if name == "last.pt":
             ckpt["train_state"] = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": loop.step,
-                "epoch": loop.epoch,
-                "batch_in_epoch": loop.batch_in_epoch,
+                **loop.state(optimizer, scheduler),
                 "best_wer": best_wer,
                 "rng": torch.get_rng_state(),
                 "config": config.to_dict(),
@@ -305,18 +300,10 @@ def _train_asr(
     best_wer = math.inf
     if state is not None:
         ts = state["train_state"]
-        optimizer.load_state_dict(ts["optimizer"])
-        restore_scheduler(scheduler, ts["scheduler"])
-        loop.resume(ts["step"], ts["epoch"], ts["batch_in_epoch"])
+        loop.restore(ts, optimizer, scheduler, out_dir)
         best_wer = ts["best_wer"]
         rank_rngs = ts.get("rank_rngs") or [ts["rng"]]  # one per rank after a torchrun
         torch.set_rng_state(rank_rngs[rank % len(rank_rngs)])
-        if distributed.is_main():
-            print(
-                f"resuming {out_dir} at step {loop.step} "
-                f"(epoch {loop.epoch + 1}, batch {loop.batch_in_epoch})",
-                file=sys.stderr,
-            )
 
     autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
     scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")

@@ -46,7 +46,6 @@ from speechseq.trainer import (
     optimizer_step,
     pick_device,
     prepare_out_dir,
-    restore_scheduler,
 )
 from speechseq.vocoder import GriffinLimVocoder
 
@@ -436,11 +435,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
         ckpt = tts_state(model, feature_config, tokenizer)
         if name == "last.pt":
             ckpt["train_state"] = {
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "step": loop.step,
-                "epoch": loop.epoch,
-                "batch_in_epoch": loop.batch_in_epoch,
+                **loop.state(optimizer, scheduler),
                 "best": best,
                 "best_metric": yardstick,
                 "rng": torch.get_rng_state(),
@@ -460,9 +455,6 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     if state is not None:
         model.load_state_dict(state["model"])
         ts = state["train_state"]
-        optimizer.load_state_dict(ts["optimizer"])
-        restore_scheduler(scheduler, ts["scheduler"])
-        loop.resume(ts["step"], ts["epoch"], ts["batch_in_epoch"])
         best = ts["best"]
         if ts.get("best_metric", yardstick) != yardstick:  # a CER is no loss: start over
             print(
@@ -471,12 +463,8 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                 file=sys.stderr,
             )
             best = math.inf
+        loop.restore(ts, optimizer, scheduler, out_dir)
         torch.set_rng_state(ts["rng"])
-        print(
-            f"resuming {out_dir} at step {loop.step} "
-            f"(epoch {loop.epoch + 1}, batch {loop.batch_in_epoch})",
-            file=sys.stderr,
-        )
 
     def validate() -> dict:
         step = loop.step
