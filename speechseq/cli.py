@@ -332,10 +332,8 @@ def evaluate(
     from tqdm import tqdm
 
     from speechseq.data import read_manifest
-    from speechseq.inference import Transcriber, default_model_path
+    from speechseq.inference import Transcriber
 
-    if str(model) == "default" and not model.exists():  # as train.init_from=default
-        model = default_model_path()
     if output is not None and output.exists() and not overwrite:
         raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
     _set_threads(threads)

@@ -72,6 +72,15 @@ def default_model_path() -> Path:
     return path
 
 
+def model_path(path: str | Path | None) -> Path:
+    """A recognizer checkpoint's path: ``None`` or ``"default"`` name the shipped one.
+
+    Raises:
+        SpeechseqError: ``default`` asked for, and this installation ships none.
+    """
+    return default_model_path() if path is None or str(path) == "default" else Path(path)
+
+
 def default_decoding() -> DecoderConfig | None:
     """The decoder tuned for the shipped model (beam search and the shipped word LM, with the
     LM weight and word bonus chosen on the corpus's dev set), or None if none is shipped.
@@ -343,14 +352,13 @@ class Transcriber:
         max_segment_seconds: float = 30.0,
         decoding: DecoderConfig | None = None,
     ) -> Transcriber:
-        """Build from a checkpoint path (default: the shipped model) and a decoder choice
-        (default "auto": see :func:`resolve_decoding`; the shipped model then gets beam search
-        with the shipped LM, any other model greedy decoding)."""
-        model, feature_config, tokenizer, _ = load_recognizer(path or default_model_path())
+        """Build from a checkpoint path (None or ``"default"``: the shipped model) and a decoder
+        choice (default "auto": see :func:`resolve_decoding`; the shipped model then gets beam
+        search with the shipped LM, any other model greedy decoding)."""
+        path = model_path(path)
+        model, feature_config, tokenizer, _ = load_recognizer(path)
         shipped = PRETRAINED_DIR / DEFAULT_MODEL_NAME
-        is_shipped = path is None or (
-            shipped.is_file() and Path(path).resolve() == shipped.resolve()
-        )
+        is_shipped = shipped.is_file() and path.resolve() == shipped.resolve()
         decoding = resolve_decoding(decoding, shipped_model=is_shipped)
         return cls(
             model,

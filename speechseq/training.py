@@ -33,7 +33,7 @@ from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_a
 from speechseq.decoding import greedy_decode
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor, SpecAugment
-from speechseq.inference import default_model_path
+from speechseq.inference import model_path
 from speechseq.metrics import error_counts
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.text import CharTokenizer
@@ -214,8 +214,7 @@ def _train_asr(
     # Resuming takes everything from last.pt; fine-tuning (init_from) the model's side only.
     init = state
     if state is None and tc.init_from:
-        path = default_model_path() if tc.init_from == "default" else tc.init_from
-        init = load_checkpoint(path, ASR_FORMAT)
+        init = load_checkpoint(model_path(tc.init_from), ASR_FORMAT)
         if distributed.is_main():
             print(f"fine-tuning {tc.init_from}", file=sys.stderr)
     if init is not None:
