@@ -48,6 +48,7 @@ __all__ = [
     "EvaluationResult",
     "expand_inputs",
     "default_model_path",
+    "model_path",
     "default_decoding",
     "resolve_decoding",
 ]

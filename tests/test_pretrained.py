@@ -54,8 +54,6 @@ def test_evaluate_default_scores_the_shipped_model(tmp_path, monkeypatch):
 
 def _ship_decoding(tmp_path, monkeypatch, lm_name="lm.arpa", **fields):
     """Point the package's pretrained folder at ``tmp_path``, holding a decoding JSON."""
-    import json
-
     from speechseq import inference
 
     (tmp_path / lm_name).write_text("\\data\\\n")
