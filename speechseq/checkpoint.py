@@ -107,15 +107,26 @@ def load_recognizer(
     return _load_model(path, ASR_FORMAT, Recognizer, RecognizerConfig)
 
 
-def export_recognizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
+def export_recognizer(
+    src: str | Path, dst: str | Path, *, half: bool = False, **meta: object
+) -> Path:
     """Write a release copy of a checkpoint: weights, configs and tokenizer only (no optimizer
     or training state), plus ``meta`` entries (e.g. ``training_hours=…``) for the model card.
+
+    Args:
+        half: store the floating-point weights as float16, half the file. They load back into
+            the float32 model (``load_state_dict`` casts), so inference is unchanged but for
+            the rounding of the weights: measure the error rates of the copy before shipping it.
 
     Returns:
         ``dst``.
     """
     state = load_checkpoint(src, ASR_FORMAT)
     state.pop("train_state", None)
+    if half:
+        state["model"] = {
+            k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()
+        }
     state["meta"] = {**state.get("meta", {}), **meta}
     return save_checkpoint(state, dst)
 
