@@ -198,7 +198,8 @@ def test_fine_tuning_starts_from_a_checkpoint_and_joins_manifests(
     assert tuned["train_state"]["step"] >= 1.5 * base_steps
     for name, tensor in base["model"].items():
         if "running" not in name and "num_batches" not in name:  # BatchNorm statistics move
-            torch.testing.assert_close(tuned["model"][name], tensor, msg=name)
+            # the release stores float16 weights; training runs on their float32 values
+            torch.testing.assert_close(tuned["model"][name], tensor.float(), msg=name)
     # and the optimizer started afresh: its step count is the fine-tuning run's own
     assert tuned["train_state"]["scheduler"]["last_epoch"] == tuned["train_state"]["step"]
 
@@ -219,4 +220,5 @@ def test_fine_tuning_the_shipped_recognizer(tmp_path, speech_manifest, restore_t
     assert tuned["model_config"] == shipped["model_config"]
     for name, tensor in shipped["model"].items():
         if "running" not in name and "num_batches" not in name:
-            torch.testing.assert_close(tuned["model"][name], tensor, msg=name)
+            # the release stores float16 weights; training runs on their float32 values
+            torch.testing.assert_close(tuned["model"][name], tensor.float(), msg=name)

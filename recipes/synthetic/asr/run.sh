@@ -11,8 +11,9 @@
 #          on data/dev_heldout.jsonl if prepare.sh stage 6 made it
 # Stage 4: a trigram word LM from the train sentences (speechseq lm build); its weight and word
 #          bonus chosen on dev (local/tune_decoder.py); beam + LM evaluated on both test parts
-# Stage 5: export best.pt (weights and configs only), the LM and the tuned decoder settings to
-#          speechseq/pretrained/ (asr-default.pt, lm-default.arpa, asr-default.decoding.json)
+# Stage 5: export best.pt (float16 weights and configs only), the LM and the tuned decoder
+#          settings to speechseq/pretrained/ (asr-default.pt, lm-default.arpa,
+#          asr-default.decoding.json)
 # Extra arguments after the options go to `speechseq train asr` as overrides (section.key=value).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -63,8 +64,10 @@ fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   pretrained=../../../speechseq/pretrained
-  python -c 'import sys; from speechseq.checkpoint import export_recognizer as e; print(e(*sys.argv[1:]))' \
-    "$exp_dir/best.pt" "$pretrained/asr-default.pt"
+  # float16 weights: half the file; they load back into the float32 model (the model card
+  # compares the two copies on dev)
+  python -c 'import sys; from speechseq.checkpoint import export_recognizer as e
+print(e(*sys.argv[1:], half=True))' "$exp_dir/best.pt" "$pretrained/asr-default.pt"
   cp "$exp_dir/lm-default.arpa" "$pretrained/lm-default.arpa"
   cp "$exp_dir/decoding.json" "$pretrained/asr-default.decoding.json"
   echo "$pretrained: asr-default.pt, lm-default.arpa, asr-default.decoding.json"
