@@ -121,7 +121,13 @@ def export_recognizer(
     Returns:
         ``dst``.
     """
-    state = load_checkpoint(src, ASR_FORMAT)
+    return _export(ASR_FORMAT, src, dst, half, meta)
+
+
+def _export(fmt: str, src: str | Path, dst: str | Path, half: bool, meta: dict) -> Path:
+    """The release copy both exporters write: no training state, ``meta`` merged in, floats
+    as float16 if ``half``."""
+    state = load_checkpoint(src, fmt)
     state.pop("train_state", None)
     if half:
         state["model"] = {
@@ -172,10 +178,7 @@ def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path
     Returns:
         ``dst``.
     """
-    state = load_checkpoint(src, TTS_FORMAT)
-    state.pop("train_state", None)
-    state["meta"] = {**state.get("meta", {}), **meta}
-    return save_checkpoint(state, dst)
+    return _export(TTS_FORMAT, src, dst, False, meta)
 
 
 __all__ += [
