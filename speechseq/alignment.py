@@ -28,7 +28,7 @@ import torchaudio.functional as AF
 
 from speechseq.features import FeatureConfig
 from speechseq.models.asr import RecognizerConfig
-from speechseq.text import CharTokenizer
+from speechseq.text import Tokenizer
 
 __all__ = [
     "Word",
@@ -151,7 +151,7 @@ def token_spans(path: torch.Tensor | Sequence[int], blank_id: int = 0) -> list[T
 def word_timings(
     path: torch.Tensor,
     log_probs: torch.Tensor,
-    tokenizer: CharTokenizer,
+    tokenizer: Tokenizer,
     seconds_per_frame: float,
     offset: float = 0.0,
     duration: float | None = None,
@@ -161,7 +161,7 @@ def word_timings(
     Args:
         path: (T,) token id per frame (the greedy path, or :func:`forced_align_path`'s).
         log_probs: (T, V) the log-probabilities the path was taken from.
-        tokenizer: maps ids to characters; whitespace separates words.
+        tokenizer: maps ids to text; a space, or a piece that begins with one, starts a word.
         seconds_per_frame: see :func:`frame_seconds`.
         offset: seconds to add to every time (where this piece starts in its file).
         duration: the audio's length in seconds, if known: times are capped at its end (the
@@ -178,7 +178,7 @@ def word_timings(
     def close() -> None:
         if not current:
             return
-        text = tokenizer.decode([s.token for s in current])
+        text = tokenizer.decode([s.token for s in current]).strip()
         probs = [float(posteriors[t, s.token]) for s in current for t in range(s.start, s.end)]
         words.append(
             Word(
@@ -191,9 +191,10 @@ def word_timings(
         current.clear()
 
     for span in token_spans(path, tokenizer.blank_id):
-        if tokenizer.decode([span.token]).isspace():
+        text = tokenizer.decode([span.token])
+        if text[:1].isspace():  # a space, or a word piece that starts a word ("▁the")
             close()
-        else:
+        if text.strip():
             current.append(span)
     close()
     return words

@@ -1,4 +1,4 @@
-"""CTC beam search over characters, optionally with a word n-gram language model.
+"""CTC beam search over characters or word pieces, optionally with a word n-gram language model.
 
 The search is flashlight-text's, through ``torchaudio.models.decoder.ctc_decoder``. Our space
 is the decoder's word separator ("|"). With a word LM (KenLM binary or ARPA, e.g. from
@@ -7,6 +7,10 @@ spelled as its letters then "|": flashlight's lexicon-free mode would feed every
 the LM as if it were a word. Hypotheses are therefore made of LM words only. Without an LM or a
 word list the search is lexicon-free, and since flashlight keeps the best path per state (no
 log-add), its output then equals greedy decoding: the beam only pays off with words.
+
+With word pieces (:class:`~speechseq.text.PieceTokenizer`) a word is spelled as its pieces, the
+first of which carries the word boundary, so no separator is needed; flashlight's "silence" token
+is then ``<unk>``, which the model never learns to emit (as NeMo does with flashlight).
 
 Example:
     >>> decoder = BeamSearchDecoder(tokenizer, lm="lm.arpa", lm_weight=1.0, word_bonus=1.0)
@@ -32,7 +36,7 @@ import torch
 from speechseq.decoding import greedy_decode
 from speechseq.errors import SpeechseqError
 from speechseq.lm import arpa_words
-from speechseq.text import BLANK, CharTokenizer
+from speechseq.text import BLANK, UNK, WORD_START, PieceTokenizer, Tokenizer
 
 __all__ = [
     "BeamSearchDecoder",
@@ -52,7 +56,8 @@ class BeamHypothesis:
     Attributes:
         text: the transcript, single-spaced.
         score: acoustic + weighted LM + word bonus score of the path.
-        frames: the output frame at which each non-space character of ``text`` starts.
+        frames: the output frame at which each non-space character (or word piece) of ``text``
+            starts.
     """
 
     text: str
@@ -94,7 +99,7 @@ class BeamSearchDecoder:
     """CTC prefix beam search with an optional word n-gram LM.
 
     Args:
-        tokenizer: the recognizer's character tokenizer (must include the space).
+        tokenizer: the recognizer's tokenizer: characters (including the space) or word pieces.
         lm: a KenLM binary or ARPA file of words, or None.
         words: the vocabulary to decode into (default: the ARPA file's unigrams). Needed for a
             binary LM; given without an LM it restricts the output to these words.
@@ -113,7 +118,7 @@ class BeamSearchDecoder:
 
     def __init__(
         self,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         lm: str | Path | None = None,
         words: Iterable[str] | None = None,
         lm_weight: float = 1.0,
@@ -123,15 +128,22 @@ class BeamSearchDecoder:
         beam_threshold: float = 50.0,
     ) -> None:
         ctc_decoder = _ctc_decoder_factory()
-        if " " not in tokenizer.vocab or _SEPARATOR in tokenizer.vocab:
+        self.pieces = isinstance(tokenizer, PieceTokenizer)
+        if not self.pieces and (" " not in tokenizer.vocab or _SEPARATOR in tokenizer.vocab):
             raise SpeechseqError("beam search needs a tokenizer with a space and without '|'")
         if tokenizer.vocab[tokenizer.blank_id] != BLANK:
             raise SpeechseqError(f"beam search expects the blank {BLANK!r} at id 0")
         if beam_size < 1:
             raise SpeechseqError(f"beam size must be at least 1, got {beam_size}")
         self.tokenizer = tokenizer
-        self.separator_id = tokenizer.vocab.index(" ")
-        tokens = [_SEPARATOR if s == " " else s for s in tokenizer.vocab]
+        if self.pieces:
+            self.separator_id = tokenizer.unk_id
+            tokens = list(tokenizer.vocab)
+            silence = UNK
+        else:
+            self.separator_id = tokenizer.vocab.index(" ")
+            tokens = [_SEPARATOR if s == " " else s for s in tokenizer.vocab]
+            silence = _SEPARATOR
 
         lm_path = None
         if lm is not None:
@@ -155,7 +167,7 @@ class BeamSearchDecoder:
             lm_weight=lm_weight,
             word_score=word_bonus,
             blank_token=BLANK,
-            sil_token=_SEPARATOR,
+            sil_token=silence,
         )
         try:
             if self.words is None:
@@ -164,7 +176,7 @@ class BeamSearchDecoder:
                 with tempfile.TemporaryDirectory() as tmp:
                     lexicon = Path(tmp) / "lexicon.txt"
                     lexicon.write_text(
-                        "".join(f"{w}\t{' '.join(w)} {_SEPARATOR}\n" for w in self.words),
+                        "".join(f"{w}\t{self._spelling(w)}\n" for w in self.words),
                         encoding="utf-8",
                     )
                     with _quiet_native_stderr():
@@ -175,6 +187,12 @@ class BeamSearchDecoder:
                         )
         except (RuntimeError, ValueError) as err:
             raise SpeechseqError(f"{lm_path or 'decoder'}: cannot load ({err})") from None
+
+    def _spelling(self, word: str) -> str:
+        """A lexicon line's spelling: the word's pieces, or its letters then the separator."""
+        if isinstance(self.tokenizer, PieceTokenizer):
+            return " ".join(self.tokenizer.spell(word))
+        return f"{' '.join(word)} {_SEPARATOR}"
 
     def _check(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> None:
         if log_probs.ndim != 3 or log_probs.shape[-1] != len(self.tokenizer):
@@ -206,7 +224,8 @@ class BeamSearchDecoder:
             else:
                 chars.append(self.tokenizer.vocab[token])
                 frames.append(frame)
-        return BeamHypothesis(" ".join("".join(chars).split()), float(best.score), tuple(frames))
+        text = "".join(chars).replace(WORD_START, " ")
+        return BeamHypothesis(" ".join(text.split()), float(best.score), tuple(frames))
 
     @torch.no_grad()
     def decode(self, log_probs: torch.Tensor, lengths: torch.Tensor) -> list[BeamHypothesis]:
@@ -232,9 +251,10 @@ class BeamSearchDecoder:
                 results.append(BeamHypothesis("", 0.0, ()))
                 continue
             frames = emissions[b, :length]  # (T_b, V)
-            if self.words is not None:
+            if self.words is not None and not self.pieces:
                 # In lexicon mode a word ends on "|": close the last one with a sure separator
-                # frame, or flashlight drops it (its final step keeps only finished words).
+                # frame, or flashlight drops it (its final step keeps only finished words). A
+                # word of pieces is finished by its last piece.
                 frames = torch.cat([frames, end])  # (T_b + 1, V)
             results.append(self._hypothesis(frames, length))
         return results
@@ -279,7 +299,7 @@ class DecoderConfig:
 
 
 def make_decoder(
-    tokenizer: CharTokenizer, config: DecoderConfig | None = None
+    tokenizer: Tokenizer, config: DecoderConfig | None = None
 ) -> Callable[[torch.Tensor, torch.Tensor], list[str]]:
     """A ``decode(log_probs (B, T, V), lengths (B,)) -> texts`` function for ``config``.
 

@@ -18,7 +18,7 @@ import torch
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
 from speechseq.models.asr import Recognizer, RecognizerConfig
-from speechseq.text import CharTokenizer
+from speechseq.text import Tokenizer, tokenizer_from_dict
 
 __all__ = [
     "ASR_FORMAT",
@@ -64,7 +64,7 @@ def load_checkpoint(path: str | Path, expected_format: str | None = ASR_FORMAT) 
 
 
 def _model_state(
-    fmt: str, model: torch.nn.Module, feature_config: FeatureConfig, tokenizer: CharTokenizer
+    fmt: str, model: torch.nn.Module, feature_config: FeatureConfig, tokenizer: Tokenizer
 ) -> dict:
     return {
         "format": fmt,
@@ -86,19 +86,19 @@ def _load_model(
     return (
         model,
         FeatureConfig.from_dict(state["feature_config"]),
-        CharTokenizer.from_dict(state["tokenizer"]),
+        tokenizer_from_dict(state["tokenizer"]),
         state,
     )
 
 
-def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: CharTokenizer) -> dict:
+def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:
     """The model part of a checkpoint (everything inference needs)."""
     return _model_state(ASR_FORMAT, model, feature_config, tokenizer)
 
 
 def load_recognizer(
     path: str | Path,
-) -> tuple[Recognizer, FeatureConfig, CharTokenizer, dict]:
+) -> tuple[Recognizer, FeatureConfig, Tokenizer, dict]:
     """Rebuild a recognizer from a checkpoint alone.
 
     Returns:
@@ -145,7 +145,7 @@ from speechseq.models.tts import Synthesizer, SynthesizerConfig  # noqa: E402
 TTS_FORMAT = "speechseq-tts"
 
 
-def tts_state(model: Synthesizer, feature_config: FeatureConfig, tokenizer: CharTokenizer) -> dict:
+def tts_state(model: Synthesizer, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:
     """The model part of a text-to-speech checkpoint: everything synthesis needs, including the
     feature settings a vocoder inverts."""
     return _model_state(TTS_FORMAT, model, feature_config, tokenizer)
@@ -153,7 +153,7 @@ def tts_state(model: Synthesizer, feature_config: FeatureConfig, tokenizer: Char
 
 def load_synthesizer(
     path: str | Path,
-) -> tuple[Synthesizer, FeatureConfig, CharTokenizer, dict]:
+) -> tuple[Synthesizer, FeatureConfig, Tokenizer, dict]:
     """Rebuild a synthesizer from a checkpoint alone.
 
     Returns:

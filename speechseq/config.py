@@ -40,6 +40,10 @@ class DataConfig:
         max_batch_size: cap on utterances per batch (optional).
         num_workers: DataLoader worker processes decoding audio.
         max_duration: skip training utterances longer than this many seconds (optional).
+        tokenizer: the output units of a new model: ``char`` (letters, space, apostrophe),
+            ``bpe:N`` (N SentencePiece word pieces learnt from the training transcripts when the
+            run starts) or the path of a SentencePiece ``.model`` file. The tokenizer is saved in
+            every checkpoint; resuming or fine-tuning keeps the checkpoint's.
     """
 
     train_manifest: str | tuple[str, ...] = ""
@@ -48,6 +52,7 @@ class DataConfig:
     max_batch_size: int | None = None
     num_workers: int = 0
     max_duration: float | None = None
+    tokenizer: str = "char"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from speechseq.text import CharTokenizer
+from speechseq.text import Tokenizer
 
 __all__ = ["greedy_decode", "collapse_ctc"]
 
@@ -25,7 +25,7 @@ def collapse_ctc(ids: list[int], blank_id: int = 0) -> list[int]:
 
 
 def greedy_decode(
-    log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: CharTokenizer
+    log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: Tokenizer
 ) -> list[str]:
     """Best symbol per frame, collapsed.
 

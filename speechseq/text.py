@@ -1,4 +1,4 @@
-"""Text normalisation and the character tokenizer.
+"""Text normalisation and the tokenizers: characters, or SentencePiece word pieces.
 
 Example:
     >>> normalize_text("It's 3 o'clock — the 2nd time!")
@@ -10,14 +10,27 @@ Example:
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import string
 import unicodedata
 from collections.abc import Iterable, Sequence
+from typing import TypeAlias
 
 from num2words import num2words
 
-__all__ = ["normalize_text", "CharTokenizer", "BLANK"]
+from speechseq.errors import SpeechseqError
+
+__all__ = [
+    "normalize_text",
+    "CharTokenizer",
+    "PieceTokenizer",
+    "Tokenizer",
+    "train_piece_tokenizer",
+    "tokenizer_from_dict",
+    "BLANK",
+]
 
 BLANK = "<blank>"
 
@@ -130,3 +143,128 @@ class CharTokenizer:
     @classmethod
     def from_dict(cls, d: dict) -> CharTokenizer:
         return cls(d["symbols"])
+
+
+WORD_START = "\u2581"  # "▁": SentencePiece's mark on a piece that begins a word
+UNK = "<unk>"
+
+
+class PieceTokenizer:
+    """SentencePiece word pieces ↔ ids, with the CTC blank at id 0 (piece ``i`` is id ``i + 1``).
+
+    A piece that begins a word carries ``▁``, so ``decode`` turns it into a space. Pieces give
+    greedy CTC whole spellings to emit instead of one letter at a time, and need fewer output
+    frames than characters. Build one with :func:`train_piece_tokenizer`.
+
+    Args:
+        model: a serialised SentencePiece model (the bytes of its ``.model`` file).
+
+    Example:
+        >>> tok = train_piece_tokenizer(["the cat sat", "the hat"] * 20, vocab_size=24)
+        >>> tok.decode(tok.encode("the cat"))
+        ' the cat'
+    """
+
+    def __init__(self, model: bytes) -> None:
+        import sentencepiece
+
+        self.model = bytes(model)
+        self._sp = sentencepiece.SentencePieceProcessor()
+        try:
+            self._sp.LoadFromSerializedProto(self.model)
+        except (RuntimeError, OSError) as err:
+            raise SpeechseqError(f"not a SentencePiece model ({err})") from None
+        pieces = [self._sp.IdToPiece(i) for i in range(self._sp.GetPieceSize())]
+        if UNK not in pieces:
+            raise SpeechseqError(f"a SentencePiece model for speechseq needs the {UNK} piece")
+        self.vocab: list[str] = [BLANK, *pieces]
+        self.unk_id = self.vocab.index(UNK)
+        # The characters its pieces spell: a word made only of these never becomes <unk>.
+        self.symbols: list[str] = sorted(
+            {ch for p in pieces if p != UNK for ch in p.replace(WORD_START, " ")}
+        )
+        self._known = frozenset(self.symbols)
+
+    @property
+    def blank_id(self) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of an already-normalised text; characters no piece spells are dropped first (as
+        :class:`CharTokenizer` does), so they cannot take a word boundary into an ``<unk>``."""
+        known = "".join(ch for ch in text if ch in self._known)
+        return [i + 1 for i in self._sp.EncodeAsIds(known) if i + 1 != self.unk_id]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of ids: pieces joined, ``▁`` as a space (blanks and ``<unk>`` skipped, no CTC
+        collapsing, no stripping, so a single word-initial piece decodes to ``" word"``)."""
+        pieces = (self.vocab[i] for i in ids if i != 0 and i != self.unk_id)
+        return "".join(pieces).replace(WORD_START, " ")
+
+    def spell(self, word: str) -> list[str]:
+        """The pieces ``encode`` gives a single word, for a decoder's lexicon."""
+        return [self.vocab[i] for i in self.encode(word)]
+
+    def to_dict(self) -> dict:
+        return {"type": "sentencepiece", "model": base64.b64encode(self.model).decode("ascii")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PieceTokenizer:
+        return cls(base64.b64decode(d["model"]))
+
+
+Tokenizer: TypeAlias = CharTokenizer | PieceTokenizer
+
+
+def train_piece_tokenizer(texts: Iterable[str], vocab_size: int) -> PieceTokenizer:
+    """Learn a BPE vocabulary of word pieces from normalised sentences.
+
+    Deterministic: the same sentences in the same order give the same model, so every rank of a
+    distributed run, and a re-run of a recipe, learns the same pieces.
+
+    Args:
+        texts: normalised sentences (train transcripts only, so no test text shapes the pieces).
+        vocab_size: pieces including ``<unk>``; the model has one more output, the blank. A text
+            too small for that many gives fewer.
+
+    Raises:
+        SpeechseqError: no text, or a vocabulary too small for the characters.
+    """
+    import sentencepiece
+
+    sentences = [t for t in texts if t.strip()]
+    if not sentences:
+        raise SpeechseqError("no text to learn word pieces from")
+    buffer = io.BytesIO()
+    try:
+        sentencepiece.SentencePieceTrainer.Train(
+            sentence_iterator=iter(sentences),
+            model_writer=buffer,
+            model_type="bpe",
+            vocab_size=vocab_size,
+            hard_vocab_limit=False,
+            character_coverage=1.0,
+            normalization_rule_name="identity",  # the text is normalised already (normalize_text)
+            unk_id=0,
+            bos_id=-1,
+            eos_id=-1,
+            pad_id=-1,
+            num_threads=1,
+            minloglevel=2,
+        )
+    except RuntimeError as err:
+        raise SpeechseqError(f"cannot learn {vocab_size} word pieces ({err})") from None
+    return PieceTokenizer(buffer.getvalue())
+
+
+def tokenizer_from_dict(d: dict) -> Tokenizer:
+    """The tokenizer a checkpoint's ``"tokenizer"`` entry describes."""
+    kind = d.get("type", "char")
+    if kind == "char":
+        return CharTokenizer.from_dict(d)
+    if kind == "sentencepiece":
+        return PieceTokenizer.from_dict(d)
+    raise SpeechseqError(f"unknown tokenizer type {kind!r}")

@@ -36,7 +36,13 @@ from speechseq.features import FeatureConfig, FeatureExtractor, SpecAugment
 from speechseq.inference import model_path
 from speechseq.metrics import error_counts
 from speechseq.models.asr import Recognizer, RecognizerConfig
-from speechseq.text import CharTokenizer
+from speechseq.text import (
+    CharTokenizer,
+    PieceTokenizer,
+    Tokenizer,
+    tokenizer_from_dict,
+    train_piece_tokenizer,
+)
 from speechseq.trainer import (
     EpochLoop,
     MetricsLog,
@@ -73,7 +79,7 @@ def compute_loss(
 
 @torch.no_grad()
 def validate(
-    model: Recognizer, loader: DataLoader, tokenizer: CharTokenizer, device: torch.device
+    model: Recognizer, loader: DataLoader, tokenizer: Tokenizer, device: torch.device
 ) -> dict[str, float]:
     """Greedy-decode a dev set: its loss, WER and CER."""
     model.eval()
@@ -195,6 +201,30 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
         distributed.cleanup()
 
 
+def new_tokenizer(spec: str, texts: list[str]) -> Tokenizer:
+    """The tokenizer ``DataConfig.tokenizer`` names: ``char``, ``bpe:N`` (learnt from ``texts``,
+    the training transcripts) or a SentencePiece ``.model`` file.
+
+    Raises:
+        SpeechseqError: a spec that is none of these, or a model file that cannot be read.
+    """
+    if spec == "char":
+        return CharTokenizer()
+    if spec.startswith("bpe:"):
+        size = spec.removeprefix("bpe:")
+        if not size.isdigit() or int(size) < 2:
+            raise SpeechseqError(f"data.tokenizer {spec!r}: bpe:N needs a whole N >= 2")
+        return train_piece_tokenizer(texts, int(size))
+    path = Path(spec)
+    if path.suffix != ".model":
+        raise SpeechseqError(
+            f"data.tokenizer {spec!r}: use char, bpe:N or a SentencePiece .model file"
+        )
+    if not path.is_file():
+        raise SpeechseqError(f"{path}: no such SentencePiece model")
+    return PieceTokenizer(path.read_bytes())
+
+
 def _train_asr(
     config: AsrExperimentConfig, resume: bool, progress: bool, device: torch.device
 ) -> Path:
@@ -205,7 +235,6 @@ def _train_asr(
     out_dir, state = prepare_out_dir(config, resume, ASR_FORMAT)
     log = MetricsLog(out_dir / "metrics.jsonl")
 
-    tokenizer = CharTokenizer()
     train_utts = load_set(config.data.train_manifest, config.data.max_duration)
     if not train_utts:
         raise SpeechseqError(f"{config.data.train_manifest}: no training utterances")
@@ -220,8 +249,11 @@ def _train_asr(
     if init is not None:
         feature_config = FeatureConfig.from_dict(init["feature_config"])
         model_config = RecognizerConfig.from_dict(init["model_config"])
-        tokenizer = CharTokenizer.from_dict(init["tokenizer"])
+        tokenizer = tokenizer_from_dict(init["tokenizer"])
     else:
+        tokenizer = new_tokenizer(config.data.tokenizer, [u.text for u in train_utts])
+        if isinstance(tokenizer, PieceTokenizer) and distributed.is_main():
+            print(f"output units: {len(tokenizer) - 1} word pieces and the blank", file=sys.stderr)
         feature_config = config.features
         if feature_config.normalize == "global" and not feature_config.mean:
             feature_config = compute_global_stats(train_utts, feature_config)

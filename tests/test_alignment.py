@@ -16,7 +16,7 @@ from speechseq.alignment import (
 from speechseq.decoding import greedy_decode
 from speechseq.features import FeatureConfig
 from speechseq.models.asr import RecognizerConfig
-from speechseq.text import CharTokenizer
+from speechseq.text import CharTokenizer, train_piece_tokenizer
 
 TOK = CharTokenizer()
 
@@ -64,6 +64,27 @@ def test_word_times_confidences_and_offset():
     expected = (post[2, TOK.encode("h")[0]] + post[3, TOK.encode("i")[0]]) / 2
     assert words[0].probability == pytest.approx(float(expected))
     assert all(0.0 < w.probability <= 1.0 for w in words)
+
+
+def test_word_times_from_word_pieces():
+    pieces = train_piece_tokenizer(["hi yo", "hi there", "yo there hi"] * 10, vocab_size=14)
+    ids = pieces.encode("hi there yo")
+    assert len(ids) > 3  # some word takes two pieces or more
+    path = torch.tensor([i for t in ids for i in (t, t, 0)])  # each piece 2 frames, then a blank
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(len(path), len(pieces), generator=g)
+    logits[torch.arange(len(path)), path] += 4.0
+    words = word_timings(path, logits.log_softmax(-1), pieces, seconds_per_frame=0.04)
+    assert [w.word for w in words] == ["hi", "there", "yo"]
+    # A word starts at its first piece with letters (a lone "▁" piece is only a boundary).
+    starts, boundary = [], False
+    for t, i in enumerate(ids):
+        boundary |= pieces.vocab[i].startswith("\u2581")
+        if boundary and pieces.vocab[i].strip("\u2581"):
+            starts.append(t)
+            boundary = False
+    assert [w.start for w in words] == pytest.approx([3 * t * 0.04 for t in starts])
+    assert words[-1].end == pytest.approx((3 * len(ids) - 1) * 0.04)
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -12,7 +12,7 @@ from speechseq.beam import BeamSearchDecoder, DecoderConfig, make_decoder
 from speechseq.decoding import greedy_decode
 from speechseq.errors import SpeechseqError
 from speechseq.lm import build_arpa
-from speechseq.text import CharTokenizer
+from speechseq.text import BLANK, CharTokenizer, train_piece_tokenizer
 
 TOK = CharTokenizer()
 LM_TEXT = ["the cat sat on the mat", "the cat sat", "a cat sat on a hat", "i like my hat"]
@@ -134,3 +134,51 @@ def test_make_decoder(lm_path):
     # auto, with no shipped tuning at this level: beam if an LM is given, else greedy
     assert isinstance(make_decoder(TOK, DecoderConfig(kind="auto", lm=lm_path)), BeamSearchDecoder)
     assert make_decoder(TOK, DecoderConfig(kind="auto"))(log_probs, lengths) == ["the kat sat"]
+
+
+# --- word pieces --------------------------------------------------------------------------------
+
+PIECES = train_piece_tokenizer([*LM_TEXT, "the hat", "the kat kit"] * 10, vocab_size=40)
+
+
+def _piece_log_probs(*frames: list) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like :func:`_log_probs` over :data:`PIECES`: a frame is a piece ("_" = blank) or a
+    {piece: logit} dict."""
+    longest = max(len(f) for f in frames)
+    logits = torch.full((len(frames), longest, len(PIECES)), -8.0)
+    for b, utterance in enumerate(frames):
+        for t, frame in enumerate(utterance):
+            for piece, value in (frame if isinstance(frame, dict) else {frame: 8.0}).items():
+                logits[b, t, PIECES.vocab.index(BLANK if piece == "_" else piece)] = value
+    return logits.log_softmax(dim=-1), torch.tensor([len(f) for f in frames])
+
+
+def _spelt(text: str) -> list[str]:
+    """The pieces of ``text``, a blank after each."""
+    return [p for i in PIECES.encode(text) for p in (PIECES.vocab[i], "_")]
+
+
+def test_pieces_without_lm_equal_greedy():
+    frames = [_spelt("the cat sat"), ["_", *_spelt("a hat")], ["_", "_"]]
+    log_probs, lengths = _piece_log_probs(*frames)
+    hyps = BeamSearchDecoder(PIECES, beam_size=8).decode(log_probs, lengths)
+    assert [h.text for h in hyps] == greedy_decode(log_probs, lengths, PIECES)
+    assert [h.text for h in hyps] == ["the cat sat", "a hat", ""]
+    assert hyps[1].frames == tuple(range(1, 2 * len(PIECES.encode("a hat")), 2))
+
+
+def test_pieces_with_lm_pick_the_lm_word_and_keep_the_last_one(lm_path):
+    # "the ?at sat" where the first piece of the unclear word leans to "kat", then "hat", "cat".
+    kat, hat, cat = (PIECES.spell(w) for w in ("kat", "hat", "cat"))
+    assert len(kat) == len(hat) == len(cat) == 1  # whole-word pieces, so one frame decides
+    unclear = {kat[0]: 3.0, hat[0]: 2.8, cat[0]: 2.5}
+    frames = [*_spelt("the"), unclear, "_", *_spelt("sat")]
+    log_probs, lengths = _piece_log_probs(frames, _spelt("the mat"))
+    assert greedy_decode(log_probs, lengths, PIECES) == ["the kat sat", "the mat"]
+    with_lm = BeamSearchDecoder(PIECES, lm=lm_path, lm_weight=1.0, beam_size=20)
+    assert with_lm(log_probs, lengths) == ["the cat sat", "the mat"]
+    # A word list alone forces the closest real word; "cats" is spelt with two pieces.
+    assert PIECES.spell("cats") == ["\u2581cat", "s"]
+    log_probs, lengths = _piece_log_probs(frames, _spelt("the cats"))
+    words_only = BeamSearchDecoder(PIECES, words=["the", "hat", "cat", "cats", "sat", "mat"])
+    assert words_only(log_probs, lengths) == ["the hat sat", "the cats"]

@@ -1,4 +1,4 @@
-"""Tests for speechseq.text: transcript normalisation and the character tokenizer."""
+"""Tests for speechseq.text: transcript normalisation, the character and word-piece tokenizers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,23 @@ import string
 
 import pytest
 
-from speechseq.text import BLANK, CharTokenizer, normalize_text
+from speechseq.errors import SpeechseqError
+from speechseq.text import (
+    BLANK,
+    UNK,
+    CharTokenizer,
+    PieceTokenizer,
+    normalize_text,
+    tokenizer_from_dict,
+    train_piece_tokenizer,
+)
+
+PIECE_TEXT = [
+    "the cat sat on the mat",
+    "the hat is on the cat",
+    "a cat and a hat",
+    "that is the cat's hat",
+] * 10
 
 
 @pytest.mark.parametrize(
@@ -164,3 +180,61 @@ def test_tokenizer_custom_symbols():
 )
 def test_letters_without_decomposition_are_spelt_in_ascii(raw, expected):
     assert normalize_text(raw) == expected
+
+
+# --- PieceTokenizer -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pieces() -> PieceTokenizer:
+    return train_piece_tokenizer(PIECE_TEXT, vocab_size=30)
+
+
+def test_pieces_vocab_has_the_blank_first_and_merges_frequent_words(pieces):
+    assert len(pieces) == 31 and pieces.vocab[0] == BLANK and pieces.blank_id == 0
+    assert pieces.vocab[pieces.unk_id] == UNK
+    assert "\u2581the" in pieces.vocab  # a whole frequent word is one piece, marked word-initial
+    assert set(pieces.symbols) == set("the cat sonmiad'")
+
+
+def test_pieces_round_trip_and_word_initial_pieces(pieces):
+    for text in ["the cat sat on the mat", "a hat", "mat's", "sad cats"]:
+        ids = pieces.encode(text)
+        assert 0 not in ids and pieces.unk_id not in ids
+        assert pieces.decode(ids) == " " + text  # each word's first piece carries its space
+    the = pieces.encode("the")
+    assert len(the) == 1 and pieces.decode(the) == " the"
+    assert len(pieces.encode("the cat sat on the mat")) < len("the cat sat on the mat") / 2
+
+
+def test_pieces_drop_what_they_cannot_spell_and_skip_blanks(pieces):
+    assert pieces.decode(pieces.encode("the zebra")) == " the ea"  # z, b, r were never seen
+    assert pieces.decode(pieces.encode("the zoo")) == " the oo"  # and "z" takes no space along
+    ids = pieces.encode("the cat")
+    assert pieces.decode([0, ids[0], 0, pieces.unk_id, ids[1]]) == " the cat"
+    assert pieces.spell("cats") == [pieces.vocab[i] for i in pieces.encode("cats")]
+
+
+def test_piece_training_is_deterministic_and_survives_a_json_round_trip(pieces):
+    assert train_piece_tokenizer(PIECE_TEXT, vocab_size=30).model == pieces.model
+    d = json.loads(json.dumps(pieces.to_dict()))
+    again = tokenizer_from_dict(d)
+    assert d["type"] == "sentencepiece" and isinstance(again, PieceTokenizer)
+    assert again.vocab == pieces.vocab
+    assert again.encode("the mat") == pieces.encode("the mat")
+    assert isinstance(tokenizer_from_dict(CharTokenizer().to_dict()), CharTokenizer)
+
+
+def test_piece_training_gives_fewer_pieces_when_the_text_is_small():
+    tok = train_piece_tokenizer(["ab ab ba"], vocab_size=500)
+    assert 4 <= len(tok) < 20
+    assert tok.decode(tok.encode("ba ab")) == " ba ab"
+
+
+def test_piece_tokenizer_errors():
+    with pytest.raises(SpeechseqError, match="no text"):
+        train_piece_tokenizer(["", "  "], vocab_size=30)
+    with pytest.raises(SpeechseqError, match="SentencePiece"):
+        PieceTokenizer(b"not a model")
+    with pytest.raises(SpeechseqError, match="tokenizer type"):
+        tokenizer_from_dict({"type": "phonemes"})

@@ -8,12 +8,15 @@ import pytest
 import torch
 import yaml
 
+from speechseq.beam import DecoderConfig
 from speechseq.checkpoint import load_checkpoint, load_recognizer
 from speechseq.config import load_asr_config
+from speechseq.data import read_manifest
 from speechseq.errors import SpeechseqError
-from speechseq.inference import default_model_path
+from speechseq.inference import Transcriber, default_model_path
+from speechseq.text import PieceTokenizer, train_piece_tokenizer
 from speechseq.trainer import WarmupCosine
-from speechseq.training import train_asr
+from speechseq.training import new_tokenizer, train_asr
 
 
 def _config(tmp_path, manifest, out_dir, **train):
@@ -75,6 +78,47 @@ def test_train_writes_checkpoints_and_metrics(tmp_path, speech_manifest, restore
     # a second run into the same folder must not silently overwrite it
     with pytest.raises(SpeechseqError, match="--resume"):
         train_asr(cfg, progress=False)
+
+
+def test_a_run_on_word_pieces_keeps_its_tokenizer(tmp_path, speech_manifest, restore_threads):
+    """``data.tokenizer: bpe:N`` learns pieces from the train transcripts; checkpoints carry
+    them, resuming keeps them whatever the config says, and a transcriber decodes with them."""
+    out_dir = tmp_path / "pieces"
+    config_path = _config(tmp_path, speech_manifest, out_dir, max_steps=4)
+    train_asr(load_asr_config(config_path, {"data.tokenizer": "bpe:30"}), progress=False)
+    model, _, tokenizer, _ = load_recognizer(out_dir / "last.pt")
+    texts = [u.text for u in read_manifest(speech_manifest)]
+    assert isinstance(tokenizer, PieceTokenizer) and len(tokenizer) == 31
+    assert tokenizer.model == train_piece_tokenizer(texts, 30).model
+    assert model.config.vocab_size == 31
+
+    resumed = {"data.tokenizer": "char", "train.max_steps": 6}
+    train_asr(load_asr_config(config_path, resumed), resume=True, progress=False)
+    _, _, after, state = load_recognizer(out_dir / "last.pt")
+    assert state["train_state"]["step"] == 6 and after.vocab == tokenizer.vocab
+
+    transcriber = Transcriber.from_pretrained(
+        out_dir / "last.pt", decoding=DecoderConfig(kind="beam", beam_size=4)
+    )
+    (result,) = transcriber.transcribe([read_manifest(speech_manifest)[0].audio])
+    assert result.error is None and isinstance(result.text, str)
+
+
+def test_new_tokenizer_specs(tmp_path):
+    texts = ["red green blue", "one two three"] * 5
+    assert len(new_tokenizer("char", texts)) == 29
+    pieces = new_tokenizer("bpe:20", texts)
+    model_file = tmp_path / "units.model"
+    model_file.write_bytes(pieces.model)
+    assert new_tokenizer(str(model_file), []).vocab == pieces.vocab
+    for spec, message in [
+        ("bpe:x", "whole N"),
+        ("bpe:1", "whole N"),
+        ("words", "char, bpe:N"),
+        (str(tmp_path / "missing.model"), "no such SentencePiece"),
+    ]:
+        with pytest.raises(SpeechseqError, match=message):
+            new_tokenizer(spec, texts)
 
 
 def test_killed_run_resumes_as_if_never_stopped(tmp_path, speech_manifest, restore_threads):

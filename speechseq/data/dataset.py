@@ -22,7 +22,7 @@ from speechseq.data.manifest import Utterance
 from speechseq.distributed import shard
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
-from speechseq.text import CharTokenizer
+from speechseq.text import Tokenizer
 
 __all__ = ["AsrDataset", "AsrBatch", "DurationBatchSampler", "collate_asr"]
 
@@ -43,7 +43,7 @@ class AsrDataset(Dataset):
         self,
         utterances: Sequence[Utterance],
         extractor: FeatureExtractor,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         augmenter: WaveformAugmenter | None = None,
         seed: int = 0,
     ) -> None:

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from speechseq.audio import load_audio
@@ -5,7 +6,7 @@ from speechseq.data import read_manifest
 from speechseq.decoding import greedy_decode
 from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.models.asr import Recognizer, RecognizerConfig
-from speechseq.text import CharTokenizer
+from speechseq.text import CharTokenizer, train_piece_tokenizer
 
 
 def test_shapes_subsampling_4():
@@ -34,11 +35,14 @@ def test_padding_does_not_change_outputs():
     torch.testing.assert_close(padded[:, : alone.shape[1] - 1], alone[:, :-1], atol=1e-4, rtol=0)
 
 
-def test_overfits_a_handful_of_utterances(speech_manifest):
+@pytest.mark.parametrize("units", ["chars", "pieces"])
+def test_overfits_a_handful_of_utterances(speech_manifest, units):
     """The whole model path learns: loss falls and greedy decoding returns the transcripts."""
     torch.manual_seed(0)
     utts = read_manifest(speech_manifest)
     tokenizer = CharTokenizer()
+    if units == "pieces":
+        tokenizer = train_piece_tokenizer([u.text for u in utts], vocab_size=40)
     extractor = FeatureExtractor(FeatureConfig())
     feats = [extractor(load_audio(u.audio, 16000)) for u in utts]
     lengths = torch.tensor([f.shape[0] for f in feats])
@@ -48,7 +52,14 @@ def test_overfits_a_handful_of_utterances(speech_manifest):
     y = torch.nn.utils.rnn.pad_sequence(targets, batch_first=True)  # (B, L)
 
     model = Recognizer(
-        RecognizerConfig(hidden_size=96, num_layers=2, conv_channels=16, dropout=0.0, subsampling=2)
+        RecognizerConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=96,
+            num_layers=2,
+            conv_channels=16,
+            dropout=0.0,
+            subsampling=2,
+        )
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
