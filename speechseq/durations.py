@@ -44,7 +44,7 @@ from speechseq.data.tts import TtsDataset
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.inference import Transcriber
-from speechseq.text import CharTokenizer
+from speechseq.text import CharTokenizer, PieceTokenizer
 
 __all__ = ["align_corpus", "character_durations", "read_durations", "utterance_durations"]
 
@@ -206,6 +206,10 @@ def align_corpus(
     utterances = read_manifest(manifest)
     transcriber = Transcriber.from_pretrained(recognizer, decoding=DecoderConfig(kind="greedy"))
     tokenizer = CharTokenizer()  # the synthesizer's (speechseq.training_tts)
+    if isinstance(transcriber.tokenizer, PieceTokenizer):
+        raise SpeechseqError(
+            f"{recognizer}: outputs word pieces; durations need a recognizer of characters"
+        )
     if transcriber.tokenizer.vocab != tokenizer.vocab:
         raise SpeechseqError(
             f"{recognizer}: its characters {transcriber.tokenizer.vocab} are not the "

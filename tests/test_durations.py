@@ -12,6 +12,7 @@ import torch
 
 from speechseq.alignment import word_timings
 from speechseq.beam import DecoderConfig
+from speechseq.checkpoint import asr_state, save_checkpoint
 from speechseq.config import tts_feature_config
 from speechseq.data import TtsDataset, Utterance, read_manifest, write_manifest
 from speechseq.durations import (
@@ -21,9 +22,10 @@ from speechseq.durations import (
     utterance_durations,
 )
 from speechseq.errors import SpeechseqError
-from speechseq.features import FeatureExtractor
+from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.inference import Transcriber
-from speechseq.text import CharTokenizer
+from speechseq.models.asr import Recognizer, RecognizerConfig
+from speechseq.text import CharTokenizer, train_piece_tokenizer
 
 TOK = CharTokenizer()
 
@@ -231,3 +233,12 @@ def test_read_durations_refuses_durations_that_do_not_sum_to_the_frames(tmp_path
         read_durations(path)
     with pytest.raises(SpeechseqError, match="no such durations file"):
         read_durations(tmp_path / "none.jsonl")
+
+
+def test_align_corpus_refuses_a_recognizer_of_word_pieces(speech_manifest, tmp_path):
+    pieces = train_piece_tokenizer(["yes no stop", "red green blue"] * 5, vocab_size=20)
+    model = Recognizer(RecognizerConfig(vocab_size=len(pieces), hidden_size=8, num_layers=1))
+    checkpoint = save_checkpoint(asr_state(model, FeatureConfig(), pieces), tmp_path / "bpe.pt")
+    with pytest.raises(SpeechseqError, match="word pieces"):
+        align_corpus(speech_manifest, tmp_path / "d.jsonl", checkpoint, tts_feature_config())
+    assert not (tmp_path / "d.jsonl").exists()
