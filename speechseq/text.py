@@ -104,7 +104,20 @@ def normalize_text(text: str) -> str:
     return _SPACES.sub(" ", " ".join(w for w in words if w)).strip()
 
 
-class CharTokenizer:
+class _BlankFirst:
+    """What every CTC tokenizer shares: ``vocab`` lists the outputs, the blank first (id 0)."""
+
+    vocab: list[str]
+
+    @property
+    def blank_id(self) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+
+class CharTokenizer(_BlankFirst):
     """Characters ↔ ids, with the CTC blank at id 0.
 
     Args:
@@ -121,13 +134,6 @@ class CharTokenizer:
         self.symbols: list[str] = list(symbols)
         self.vocab: list[str] = [BLANK, *self.symbols]
         self._ids = {s: i for i, s in enumerate(self.vocab)}
-
-    @property
-    def blank_id(self) -> int:
-        return 0
-
-    def __len__(self) -> int:
-        return len(self.vocab)
 
     def encode(self, text: str) -> list[int]:
         """Ids of an already-normalised text; characters outside the vocabulary are dropped."""
@@ -149,7 +155,7 @@ WORD_START = "\u2581"  # "▁": SentencePiece's mark on a piece that begins a wo
 UNK = "<unk>"
 
 
-class PieceTokenizer:
+class PieceTokenizer(_BlankFirst):
     """SentencePiece word pieces ↔ ids, with the CTC blank at id 0 (piece ``i`` is id ``i + 1``).
 
     A piece that begins a word carries ``▁``, so ``decode`` turns it into a space. Pieces give
@@ -184,13 +190,6 @@ class PieceTokenizer:
             {ch for p in pieces if p != UNK for ch in p.replace(WORD_START, " ")}
         )
         self._known = frozenset(self.symbols)
-
-    @property
-    def blank_id(self) -> int:
-        return 0
-
-    def __len__(self) -> int:
-        return len(self.vocab)
 
     def encode(self, text: str) -> list[int]:
         """Ids of an already-normalised text; characters no piece spells are dropped first (as
