@@ -190,7 +190,7 @@ class BeamSearchDecoder:
 
     def _spelling(self, word: str) -> str:
         """A lexicon line's spelling: the word's pieces, or its letters then the separator."""
-        if isinstance(self.tokenizer, PieceTokenizer):
+        if self.pieces:
             return " ".join(self.tokenizer.spell(word))
         return f"{' '.join(word)} {_SEPARATOR}"
 
