@@ -40,10 +40,12 @@ class DataConfig:
         max_batch_size: cap on utterances per batch (optional).
         num_workers: DataLoader worker processes decoding audio.
         max_duration: skip training utterances longer than this many seconds (optional).
-        tokenizer: the output units of a new model: ``char`` (letters, space, apostrophe),
-            ``bpe:N`` (N SentencePiece word pieces learnt from the training transcripts when the
-            run starts) or the path of a SentencePiece ``.model`` file. The tokenizer is saved in
-            every checkpoint; resuming or fine-tuning keeps the checkpoint's.
+        tokenizer: the output units: ``char`` (letters, space, apostrophe), ``bpe:N`` (N
+            SentencePiece word pieces learnt from the training transcripts when the run starts)
+            or the path of a SentencePiece ``.model`` file. Unset: ``char`` for a new model, the
+            checkpoint's own when fine-tuning. Set when fine-tuning to units other than the
+            checkpoint's, the model keeps its trained encoder and gets a fresh output layer.
+            The tokenizer is saved in every checkpoint; resuming keeps the checkpoint's.
     """
 
     train_manifest: str | tuple[str, ...] = ""
@@ -52,7 +54,7 @@ class DataConfig:
     max_batch_size: int | None = None
     num_workers: int = 0
     max_duration: float | None = None
-    tokenizer: str = "char"
+    tokenizer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,8 @@ class TrainingConfig:
         max_minutes: stop (with a checkpoint) after this much wall-clock training (optional).
         init_from: fine-tune: start from this checkpoint's weights, features, model and
             tokenizer (``default``: the shipped recognizer's), with a fresh optimizer and
-            schedule (optional; a resumed run ignores it).
+            schedule (optional; a resumed run ignores it). ``data.tokenizer`` can swap the
+            output units.
     """
 
     out_dir: str = "exp/asr"

@@ -246,12 +246,25 @@ def _train_asr(
         init = load_checkpoint(model_path(tc.init_from), ASR_FORMAT)
         if distributed.is_main():
             print(f"fine-tuning {tc.init_from}", file=sys.stderr)
+    new_units = False  # fine-tuning into other output units: a fresh output layer
     if init is not None:
         feature_config = FeatureConfig.from_dict(init["feature_config"])
         model_config = RecognizerConfig.from_dict(init["model_config"])
         tokenizer = tokenizer_from_dict(init["tokenizer"])
+        if state is None and config.data.tokenizer is not None:
+            units = new_tokenizer(config.data.tokenizer, [u.text for u in train_utts])
+            new_units = units.to_dict() != tokenizer.to_dict()
+            if new_units:
+                tokenizer = units
+                model_config = replace(model_config, vocab_size=len(units))
+                if distributed.is_main():
+                    print(
+                        f"new output units ({config.data.tokenizer}, {len(units)} with the "
+                        "blank): the output layer starts afresh",
+                        file=sys.stderr,
+                    )
     else:
-        tokenizer = new_tokenizer(config.data.tokenizer, [u.text for u in train_utts])
+        tokenizer = new_tokenizer(config.data.tokenizer or "char", [u.text for u in train_utts])
         if isinstance(tokenizer, PieceTokenizer) and distributed.is_main():
             print(f"output units: {len(tokenizer) - 1} word pieces and the blank", file=sys.stderr)
         feature_config = config.features
@@ -264,7 +277,12 @@ def _train_asr(
     torch.manual_seed(tc.seed)
     model = Recognizer(model_config)
     if init is not None:
-        model.load_state_dict(init["model"])
+        weights = init["model"]
+        if new_units:
+            weights = {k: v for k, v in weights.items() if not k.startswith("output.")}
+        result = model.load_state_dict(weights, strict=not new_units)
+        if set(result.missing_keys) - {"output.weight", "output.bias"} or result.unexpected_keys:
+            raise SpeechseqError(f"{tc.init_from}: its weights do not fit the recognizer")
     if world > 1:
         distributed.convert_sync_batchnorm(model)  # batch statistics over the global batch
     model = model.to(device)

@@ -247,6 +247,47 @@ def test_fine_tuning_starts_from_a_checkpoint_and_joins_manifests(
     assert tuned["train_state"]["scheduler"]["last_epoch"] == tuned["train_state"]["step"]
 
 
+def test_fine_tuning_into_word_pieces_keeps_the_encoder(tmp_path, speech_manifest, restore_threads):
+    """``data.tokenizer`` set when fine-tuning a character model: the encoder's weights carry
+    over, the output layer is new and sized for the pieces, and the checkpoint holds them.
+    Naming the checkpoint's own units keeps its output layer."""
+    base_dir = tmp_path / "base"
+    train_asr(
+        load_asr_config(_config(tmp_path, speech_manifest, base_dir, max_steps=2)), progress=False
+    )
+    base = load_checkpoint(base_dir / "last.pt")
+
+    tuned_dir = tmp_path / "tuned"
+    path = _config(
+        tmp_path,
+        speech_manifest,
+        tuned_dir,
+        max_steps=1,
+        lr=0.0,
+        init_from=str(base_dir / "last.pt"),
+    )
+    train_asr(load_asr_config(path, {"data.tokenizer": "bpe:30"}), progress=False)
+    model, _, tokenizer, tuned = load_recognizer(tuned_dir / "last.pt")
+    assert isinstance(tokenizer, PieceTokenizer) and model.config.vocab_size == 31
+    assert tuned["model"]["output.weight"].shape == (31, 128)
+    for name, tensor in base["model"].items():
+        if not name.startswith("output.") and "running" not in name and "num_batches" not in name:
+            torch.testing.assert_close(tuned["model"][name], tensor, msg=name)
+
+    kept_dir = tmp_path / "kept"
+    path = _config(
+        tmp_path,
+        speech_manifest,
+        kept_dir,
+        max_steps=1,
+        lr=0.0,
+        init_from=str(base_dir / "last.pt"),
+    )
+    train_asr(load_asr_config(path, {"data.tokenizer": "char"}), progress=False)
+    kept = load_checkpoint(kept_dir / "last.pt")
+    torch.testing.assert_close(kept["model"]["output.weight"], base["model"]["output.weight"])
+
+
 def test_fine_tuning_from_a_missing_checkpoint_says_so(tmp_path, speech_manifest):
     path = _config(tmp_path, speech_manifest, tmp_path / "run", init_from=str(tmp_path / "no.pt"))
     with pytest.raises(SpeechseqError, match="no.pt"):
