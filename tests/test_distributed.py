@@ -135,8 +135,10 @@ def _assert_same_training(one: Path, two: Path, steps: int) -> None:
     for x, y in zip(logged_two, logged_one, strict=True):
         for key in ("loss", "grad_norm", "dev_loss"):
             if key in y:
-                # dev loss uses batch norm's running mean, which takes in the rounding-only biases
-                assert x[key] == pytest.approx(y[key], rel=1e-3 if key == "dev_loss" else 1e-5)
+                # dev loss uses batch norm's running mean, which takes in the rounding-only
+                # biases: measured 1.04e-3 relative on an AMD EPYC without AVX-512, under 1e-3
+                # on earlier machines
+                assert x[key] == pytest.approx(y[key], rel=3e-3 if key == "dev_loss" else 1e-5)
 
 
 @pytest.fixture(scope="module")
