@@ -278,11 +278,10 @@ def _train_asr(
     model = Recognizer(model_config)
     if init is not None:
         weights = init["model"]
-        if new_units:
-            weights = {k: v for k, v in weights.items() if not k.startswith("output.")}
-        result = model.load_state_dict(weights, strict=not new_units)
-        if set(result.missing_keys) - {"output.weight", "output.bias"} or result.unexpected_keys:
-            raise SpeechseqError(f"{tc.init_from}: its weights do not fit the recognizer")
+        if new_units:  # the output layer keeps its fresh weights; everything else is loaded
+            fresh = {k: v for k, v in model.state_dict().items() if k.startswith("output.")}
+            weights = {**weights, **fresh}
+        model.load_state_dict(weights)
     if world > 1:
         distributed.convert_sync_batchnorm(model)  # batch statistics over the global batch
     model = model.to(device)
