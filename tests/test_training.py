@@ -3,6 +3,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -257,34 +258,21 @@ def test_fine_tuning_into_word_pieces_keeps_the_encoder(tmp_path, speech_manifes
     )
     base = load_checkpoint(base_dir / "last.pt")
 
-    tuned_dir = tmp_path / "tuned"
-    path = _config(
-        tmp_path,
-        speech_manifest,
-        tuned_dir,
-        max_steps=1,
-        lr=0.0,
-        init_from=str(base_dir / "last.pt"),
-    )
-    train_asr(load_asr_config(path, {"data.tokenizer": "bpe:30"}), progress=False)
-    model, _, tokenizer, tuned = load_recognizer(tuned_dir / "last.pt")
+    def fine_tune(name: str, units: str) -> Path:
+        out_dir = tmp_path / name
+        init = str(base_dir / "last.pt")
+        path = _config(tmp_path, speech_manifest, out_dir, max_steps=1, lr=0.0, init_from=init)
+        train_asr(load_asr_config(path, {"data.tokenizer": units}), progress=False)
+        return out_dir / "last.pt"
+
+    model, _, tokenizer, tuned = load_recognizer(fine_tune("tuned", "bpe:30"))
     assert isinstance(tokenizer, PieceTokenizer) and model.config.vocab_size == 31
     assert tuned["model"]["output.weight"].shape == (31, 128)
     for name, tensor in base["model"].items():
         if not name.startswith("output.") and "running" not in name and "num_batches" not in name:
             torch.testing.assert_close(tuned["model"][name], tensor, msg=name)
 
-    kept_dir = tmp_path / "kept"
-    path = _config(
-        tmp_path,
-        speech_manifest,
-        kept_dir,
-        max_steps=1,
-        lr=0.0,
-        init_from=str(base_dir / "last.pt"),
-    )
-    train_asr(load_asr_config(path, {"data.tokenizer": "char"}), progress=False)
-    kept = load_checkpoint(kept_dir / "last.pt")
+    kept = load_checkpoint(fine_tune("kept", "char"))
     torch.testing.assert_close(kept["model"]["output.weight"], base["model"]["output.weight"])
 
 
