@@ -234,6 +234,14 @@ class EpochLoop:
     ) -> None:
         """Load what :meth:`state` saved (the schedule's length stays the config's: see
         :func:`restore_scheduler`) and say where the run of ``out_dir`` resumes."""
+        saved = [len(g["params"]) for g in train_state["optimizer"]["param_groups"]]
+        if saved != [len(g["params"]) for g in optimizer.param_groups]:
+            # e.g. a run begun before the recognizer's convolutions lost their biases
+            raise SpeechseqError(
+                f"{out_dir / 'last.pt'}: its optimizer state is for other parameters than this "
+                "version of the model has, so the run cannot be resumed; start a new run from "
+                f"its weights with train.init_from={out_dir / 'last.pt'}"
+            )
         optimizer.load_state_dict(train_state["optimizer"])
         restore_scheduler(scheduler, train_state["scheduler"])
         self.resume(train_state["step"], train_state["epoch"], train_state["batch_in_epoch"])

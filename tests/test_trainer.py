@@ -1,7 +1,11 @@
 """The epoch loop both trainers share, driven without a model: which batches it hands out, when
 epochs and the run end, when it validates and checkpoints, and how it resumes."""
 
+import pytest
+import torch
+
 from speechseq.config import TrainingConfig
+from speechseq.errors import SpeechseqError
 from speechseq.trainer import EpochLoop
 
 
@@ -102,3 +106,24 @@ def test_out_of_time_stops_after_the_first_step():
     assert loop.out_of_time
     assert seen == [(0, 0)]
     assert ends == [(1, 0, 1, True)]
+
+
+def test_optimizer_state_for_other_parameters_is_refused_with_a_way_on(tmp_path):
+    """A run begun by a version whose model had other parameters (e.g. conv biases) cannot
+    be resumed; the error says how to start again from its weights."""
+
+    def params(n):
+        return [torch.nn.Parameter(torch.zeros(2)) for _ in range(n)]
+
+    before, now = torch.optim.AdamW(params(3)), torch.optim.AdamW(params(2))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(now, lambda step: 1.0)
+    saved = {
+        "optimizer": before.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "step": 1,
+        "epoch": 0,
+        "batch_in_epoch": 1,
+    }
+    loop = _make(_Sampler(2), epochs=1)
+    with pytest.raises(SpeechseqError, match="train.init_from="):
+        loop.restore(saved, now, scheduler, tmp_path)

@@ -55,17 +55,22 @@ class RecognizerConfig:
 
 class _ConvFrontEnd(nn.Module):
     """Two 3×3 Conv2d layers over (time, mel); each halves the mel axis, together they divide
-    time by ``subsampling``."""
+    time by ``subsampling``.
+
+    The convolutions have no bias: batch norm right after each subtracts any per-channel
+    constant again, so a bias would get a zero gradient in exact arithmetic, and AdamW would
+    turn its rounding-level gradient into ±lr steps that differ between CPUs and thread counts.
+    """
 
     def __init__(self, n_mels: int, channels: int, subsampling: int) -> None:
         super().__init__()
         time_strides = (2, 2) if subsampling == 4 else (2, 1)
         self.strides = time_strides
         self.conv = nn.Sequential(
-            nn.Conv2d(1, channels, 3, stride=(time_strides[0], 2), padding=1),
+            nn.Conv2d(1, channels, 3, stride=(time_strides[0], 2), padding=1, bias=False),
             nn.BatchNorm2d(channels),
             nn.GELU(),
-            nn.Conv2d(channels, channels, 3, stride=(time_strides[1], 2), padding=1),
+            nn.Conv2d(channels, channels, 3, stride=(time_strides[1], 2), padding=1, bias=False),
             nn.BatchNorm2d(channels),
             nn.GELU(),
         )
@@ -73,6 +78,17 @@ class _ConvFrontEnd(nn.Module):
         for _ in range(2):
             mels = (mels - 1) // 2 + 1
         self.output_size = channels * mels
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+        # Checkpoints from before the biases went (the shipped model among them) have them: a
+        # bias b before batch norm is the same as a running mean lower by b, so fold it in.
+        for conv, norm in ((0, 1), (3, 4)):
+            bias = state_dict.pop(f"{prefix}conv.{conv}.bias", None)
+            key = f"{prefix}conv.{norm}.running_mean"
+            if bias is not None and key in state_dict:
+                dtype = self.conv[norm].running_mean.dtype  # not float16's rounding
+                state_dict[key] = state_dict[key].to(dtype) - bias.to(dtype)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         for s in self.strides:

@@ -35,6 +35,42 @@ def test_padding_does_not_change_outputs():
     torch.testing.assert_close(padded[:, : alone.shape[1] - 1], alone[:, :-1], atol=1e-4, rtol=0)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
+def test_checkpoints_with_conv_biases_load_into_the_same_function(dtype):
+    """Earlier versions (and the shipped model) had a bias on each conv before batch norm; it
+    folds into the norm's running mean, so the old front end and the loaded one agree."""
+    torch.manual_seed(0)
+    channels = 8
+    old = torch.nn.Sequential(
+        torch.nn.Conv2d(1, channels, 3, stride=2, padding=1),
+        torch.nn.BatchNorm2d(channels),
+        torch.nn.GELU(),
+        torch.nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+        torch.nn.BatchNorm2d(channels),
+        torch.nn.GELU(),
+    )
+    with torch.no_grad():
+        for i in (0, 3):
+            old[i].bias.normal_(0, 2)  # large, so a lost or doubled bias shows
+        old.train()
+        for _ in range(3):  # running statistics away from 0 / 1
+            old(torch.randn(4, 1, 60, 80) * 2 + 1)
+    stored = {k: v.to(dtype) if v.is_floating_point() else v for k, v in old.state_dict().items()}
+    old.load_state_dict(stored)  # the old front end computes with what is stored, rounded or not
+    old.eval()
+    model = Recognizer(RecognizerConfig(hidden_size=16, conv_channels=channels)).eval()
+    weights = {f"frontend.conv.{k}": v for k, v in stored.items()}
+    weights.update({k: v for k, v in model.state_dict().items() if not k.startswith("frontend.")})
+    model.load_state_dict(weights)  # strict: the biases are consumed, nothing is missing
+
+    x = torch.randn(2, 60, 80)
+    with torch.no_grad():
+        want = old(x.unsqueeze(1)).permute(0, 2, 1, 3).flatten(2)
+        got = model.frontend(x)
+    # the fold is done in float32, so a float16 checkpoint loses nothing more to it
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
 @pytest.mark.parametrize("units", ["chars", "pieces"])
 def test_overfits_a_handful_of_utterances(speech_manifest, units):
     """The whole model path learns: loss falls and greedy decoding returns the transcripts."""
