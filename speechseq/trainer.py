@@ -256,6 +256,13 @@ class EpochLoop:
         """Continue from a saved position."""
         self.step, self.epoch, self.batch_in_epoch = step, epoch, batch_in_epoch
 
+    @property
+    def epoch_number(self) -> int:
+        """The 1-based epoch of the latest step, as ``metrics.jsonl`` labels its rows: mid-epoch
+        the epoch under way (a validation at a ``max_minutes`` stop too), at an epoch's end the
+        one just finished."""
+        return self.epoch + (1 if self.batch_in_epoch else 0)
+
     def elapsed(self) -> float:
         """Seconds since the loop was made."""
         return time.monotonic() - self.started

@@ -396,7 +396,7 @@ def _train_asr(
                 log.write(
                     {
                         "step": loop.step,
-                        "epoch": loop.epoch + 1,
+                        "epoch": loop.epoch_number,
                         "loss": round(loss_value, 5),
                         "grad_norm": round(float(grad_norm), 4),
                         "lr": scheduler.get_last_lr()[0],
@@ -411,7 +411,7 @@ def _train_asr(
             log.write(
                 {
                     "step": loop.step,
-                    "epoch": loop.epoch,
+                    "epoch": loop.epoch_number,
                     **{k: round(v, 5) for k, v in metrics.items()},
                 }
             )

@@ -479,7 +479,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                     out_dir / "alignments" / f"step-{step:06d}-free.png", alignment_image(free)
                 )
         rounded = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
-        log.write({"step": step, "epoch": loop.epoch, **rounded})
+        log.write({"step": step, "epoch": loop.epoch_number, **rounded})
         line = f"step {step}: dev loss {metrics.get('dev_loss', math.nan):.3f}"
         line += f"  attention on diagonal {100 * metrics['dev_diagonal']:.0f}%"
         if "synth_cer" in metrics:
@@ -514,7 +514,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                 log.write(
                     {
                         "step": loop.step,
-                        "epoch": loop.epoch + 1,
+                        "epoch": loop.epoch_number,
                         **{k: round(v.item(), 5) for k, v in losses.items()},
                         "grad_norm": round(float(grad_norm), 4),
                         "lr": scheduler.get_last_lr()[0],

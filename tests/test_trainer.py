@@ -58,9 +58,11 @@ def _make(sampler: _Sampler, saves: list | None = None, total_steps: int = 10**9
 
 def test_whole_epochs_each_end_once_even_when_shorter_than_the_first():
     sampler = _Sampler(4, 3)
-    seen, ends = _run(_make(sampler, epochs=3))
+    loop = _make(sampler, epochs=3)
+    seen, ends = _run(loop)
     assert len(seen) == 4 + 3 + 3
     assert ends == [(4, 1, 0, True), (7, 2, 0, True), (10, 3, 0, True)]
+    assert loop.epoch_number == 3  # the last validation belongs to the epoch just finished
 
 
 def test_validation_every_other_epoch_and_at_the_end():
@@ -77,6 +79,7 @@ def test_the_step_cap_stops_mid_epoch_and_a_resumed_loop_carries_on():
     assert saves == [3, 6]
     # stopped on the cap two batches into epoch 2: that epoch is not over, the run is
     assert ends[-1] == (7, 1, 2, True)
+    assert first.epoch_number == 2  # what metrics.jsonl calls the stop's validation
 
     again = _Sampler(5)
     resumed = _make(again, total_steps=10, epochs=2)
