@@ -79,16 +79,21 @@ class _ConvFrontEnd(nn.Module):
             mels = (mels - 1) // 2 + 1
         self.output_size = channels * mels
 
-    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args, **kwargs) -> None:
+    def _load_from_state_dict(
+        self, state_dict: dict, prefix: str, local_metadata: dict, *args, **kwargs
+    ) -> None:
         # Checkpoints from before the biases went (the shipped model among them) have them: a
         # bias b before batch norm is the same as a running mean lower by b, so fold it in.
         for conv, norm in ((0, 1), (3, 4)):
-            bias = state_dict.pop(f"{prefix}conv.{conv}.bias", None)
-            key = f"{prefix}conv.{norm}.running_mean"
-            if bias is not None and key in state_dict:
-                dtype = self.conv[norm].running_mean.dtype  # not float16's rounding
-                state_dict[key] = state_dict[key].to(dtype) - bias.to(dtype)
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+            key, bias_key = f"{prefix}conv.{norm}.running_mean", f"{prefix}conv.{conv}.bias"
+            if bias_key in state_dict and key in state_dict:
+                mean, bias = state_dict[key], state_dict.pop(bias_key)
+                dtype = self.conv[norm].running_mean.dtype  # a float16 file: fold in float32
+                folded = mean.to(dtype) - bias.to(dtype)
+                # load_state_dict(assign=True) keeps the file's tensors, and so their dtype
+                assigned = local_metadata.get("assign_to_params_buffers", False)
+                state_dict[key] = folded.to(mean.dtype) if assigned else folded
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         for s in self.strides:

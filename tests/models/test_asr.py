@@ -70,6 +70,12 @@ def test_checkpoints_with_conv_biases_load_into_the_same_function(dtype):
     # the fold is done in float32, so a float16 checkpoint loses nothing more to it
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
+    # load_state_dict(assign=True) takes the file's tensors as they are, the folded mean too
+    assigned = Recognizer(RecognizerConfig(hidden_size=16, conv_channels=channels))
+    assigned.load_state_dict(weights, assign=True)
+    front = assigned.frontend.state_dict().values()
+    assert {t.dtype for t in front if t.is_floating_point()} == {dtype}
+
 
 @pytest.mark.parametrize("units", ["chars", "pieces"])
 def test_overfits_a_handful_of_utterances(speech_manifest, units):
