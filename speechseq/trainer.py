@@ -237,10 +237,11 @@ class EpochLoop:
         saved = [len(g["params"]) for g in train_state["optimizer"]["param_groups"]]
         if saved != [len(g["params"]) for g in optimizer.param_groups]:
             # e.g. a run begun before the recognizer's convolutions lost their biases
+            last = out_dir / "last.pt"
             raise SpeechseqError(
-                f"{out_dir / 'last.pt'}: its optimizer state is for other parameters than this "
-                "version of the model has, so the run cannot be resumed; start a new run from "
-                f"its weights with train.init_from={out_dir / 'last.pt'}"
+                f"{last}: its optimizer state is for other parameters than this version's model "
+                "has, so the run cannot be resumed; start a new run in another train.out_dir "
+                f"(a recognizer can start from these weights with train.init_from={last})"
             )
         optimizer.load_state_dict(train_state["optimizer"])
         restore_scheduler(scheduler, train_state["scheduler"])
