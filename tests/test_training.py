@@ -74,7 +74,10 @@ def test_train_writes_checkpoints_and_metrics(tmp_path, speech_manifest, restore
     assert last["train_state"]["step"] == 8
     records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "loss" in r] == [2, 4, 6, 8]
-    assert any("dev_wer" in r for r in records)
+    # the validation at the step cap (mid-epoch) is labelled with its step's epoch, as the
+    # training row of that step is
+    assert records[-1]["step"] == records[-2]["step"] == 8 and "dev_wer" in records[-1]
+    assert records[-1]["epoch"] == records[-2]["epoch"]
     assert yaml.safe_load((out_dir / "config.yaml").read_text())["train"]["max_steps"] == 8
     # a second run into the same folder must not silently overwrite it
     with pytest.raises(SpeechseqError, match="--resume"):
