@@ -129,7 +129,13 @@ def _assert_same_training(one: Path, two: Path, steps: int) -> None:
     for x, y in zip(logged_two, logged_one, strict=True):
         for key in ("loss", "grad_norm", "dev_loss"):
             if key in y:
-                assert x[key] == pytest.approx(y[key], rel=1e-5)
+                # logged rounded (grad_norm to 4 decimals, losses to 5): a value may straddle
+                # the rounding, so one unit of the last logged place is allowed
+                last_place = 1.5e-4 if key == "grad_norm" else 1.5e-5  # 1 unit + float slack
+                # dev loss goes through batch norm's running means, summed in float64 over the
+                # ranks: measured 3.8e-5 relative on an AMD EPYC (1.04e-3 with conv biases)
+                rel = 1e-4 if key == "dev_loss" else 1e-5
+                assert x[key] == pytest.approx(y[key], rel=rel, abs=last_place), key
 
 
 @pytest.fixture(scope="module")
