@@ -64,21 +64,21 @@ def test_warmup_cosine_schedule():
 
 def test_train_writes_checkpoints_and_metrics(tmp_path, speech_manifest, restore_threads):
     out_dir = tmp_path / "run"
-    cfg = load_asr_config(_config(tmp_path, speech_manifest, out_dir, max_steps=8))
+    cfg = load_asr_config(_config(tmp_path, speech_manifest, out_dir, max_steps=9, log_every=1))
     best = train_asr(cfg, progress=False)
     assert best == out_dir / "best.pt"
     model, features, tokenizer, state = load_recognizer(best)
     assert model.config.hidden_size == 64 and len(tokenizer) == 29
     assert "train_state" not in state  # released checkpoints carry no optimizer
     last = load_checkpoint(out_dir / "last.pt")
-    assert last["train_state"]["step"] == 8
+    assert last["train_state"]["step"] == 9
     records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in records if "loss" in r] == [2, 4, 6, 8]
+    assert [r["step"] for r in records if "loss" in r] == list(range(1, 10))
     # the validation at the step cap (mid-epoch) is labelled with its step's epoch, as the
     # training row of that step is
-    assert records[-1]["step"] == records[-2]["step"] == 8 and "dev_wer" in records[-1]
+    assert records[-1]["step"] == records[-2]["step"] == 9 and "dev_wer" in records[-1]
     assert records[-1]["epoch"] == records[-2]["epoch"]
-    assert yaml.safe_load((out_dir / "config.yaml").read_text())["train"]["max_steps"] == 8
+    assert yaml.safe_load((out_dir / "config.yaml").read_text())["train"]["max_steps"] == 9
     # a second run into the same folder must not silently overwrite it
     with pytest.raises(SpeechseqError, match="--resume"):
         train_asr(cfg, progress=False)
