@@ -234,16 +234,16 @@ class EpochLoop:
     ) -> None:
         """Load what :meth:`state` saved (the schedule's length stays the config's: see
         :func:`restore_scheduler`) and say where the run of ``out_dir`` resumes."""
-        saved = [len(g["params"]) for g in train_state["optimizer"]["param_groups"]]
-        if saved != [len(g["params"]) for g in optimizer.param_groups]:
+        try:
+            optimizer.load_state_dict(train_state["optimizer"])
+        except ValueError as mismatch:  # torch's check: other parameter groups or counts
             # e.g. a run begun before the recognizer's convolutions lost their biases
             last = out_dir / "last.pt"
             raise SpeechseqError(
                 f"{last}: its optimizer state is for other parameters than this version's model "
                 "has, so the run cannot be resumed; start a new run in another train.out_dir "
                 f"(a recognizer can start from these weights with train.init_from={last})"
-            )
-        optimizer.load_state_dict(train_state["optimizer"])
+            ) from mismatch
         restore_scheduler(scheduler, train_state["scheduler"])
         self.resume(train_state["step"], train_state["epoch"], train_state["batch_in_epoch"])
         if distributed.is_main():
