@@ -39,6 +39,7 @@ def test_frame_seconds_is_hop_times_subsampling():
     assert frame_seconds(FeatureConfig(), RecognizerConfig(subsampling=4)) == pytest.approx(0.04)
     fc = FeatureConfig(sample_rate=8000, hop_length=80)
     assert frame_seconds(fc, RecognizerConfig(subsampling=2)) == pytest.approx(0.02)
+    assert frame_seconds(fc, RecognizerConfig(subsampling=6)) == pytest.approx(0.06)
 
 
 def test_token_spans_follow_the_ctc_collapse():

@@ -207,7 +207,7 @@ def test_override_without_section():
         ("- a\n- b\n", "expected sections"),
         ("just a string\n", "expected sections"),
         ("features:\n  normalize: batch\n", "normalize must be"),
-        ("model:\n  subsampling: 3\n", "subsampling must be 2 or 4"),
+        ("model:\n  subsampling: 3\n", "subsampling must be 2, 4 or 6"),
     ],
 )
 def test_bad_file_content(tmp_path, text, words):

@@ -18,6 +18,10 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 __all__ = ["Recognizer", "RecognizerConfig"]
 
+# subsampling → the two convolutions' time strides; a stride of at most the kernel's 3 frames
+# leaves no input frame unseen
+_TIME_STRIDES = {2: (2, 1), 4: (2, 2), 6: (2, 3)}
+
 
 @dataclass(frozen=True)
 class RecognizerConfig:
@@ -26,7 +30,12 @@ class RecognizerConfig:
     Args:
         vocab_size: output symbols including the CTC blank (id 0).
         n_mels: input feature channels.
-        subsampling: time reduction of the front end, 2 or 4.
+        subsampling: time reduction of the front end: 2, 4 or 6 (the first convolution's
+            time stride is 2, the second's 1, 2 or 3). With 10 ms feature hops, 4 gives 40 ms
+            output frames and 6 gives 60 ms, which leaves fewer steps for the GRUs; CTC needs
+            at least one frame per output token (two for a repeated one), so 6 suits word
+            pieces better than characters (and TTS duration extraction, which aligns
+            characters, wants 4).
         conv_channels: channels of each of the two 3×3 convolutions.
         hidden_size: GRU units per direction.
         num_layers: stacked bidirectional GRU layers.
@@ -42,8 +51,8 @@ class RecognizerConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.subsampling not in (2, 4):
-            raise ValueError(f"subsampling must be 2 or 4, not {self.subsampling}")
+        if self.subsampling not in _TIME_STRIDES:
+            raise ValueError(f"subsampling must be 2, 4 or 6, not {self.subsampling}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,7 +73,7 @@ class _ConvFrontEnd(nn.Module):
 
     def __init__(self, n_mels: int, channels: int, subsampling: int) -> None:
         super().__init__()
-        time_strides = (2, 2) if subsampling == 4 else (2, 1)
+        time_strides = _TIME_STRIDES[subsampling]
         self.strides = time_strides
         self.conv = nn.Sequential(
             nn.Conv2d(1, channels, 3, stride=(time_strides[0], 2), padding=1, bias=False),

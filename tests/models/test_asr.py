@@ -25,6 +25,30 @@ def test_shapes_subsampling_2_and_other_mels():
     assert lengths.tolist() == [50, 26]
 
 
+@pytest.mark.parametrize("subsampling", [2, 4, 6])
+def test_output_lengths_match_the_frames_the_front_end_makes(subsampling):
+    """Every input length, alone in its batch, gives as many frames as ``output_lengths`` says,
+    and padding it in a batch leaves that count as its valid length."""
+    model = Recognizer(
+        RecognizerConfig(
+            vocab_size=7,
+            n_mels=20,
+            subsampling=subsampling,
+            conv_channels=4,
+            hidden_size=4,
+            num_layers=1,
+        )
+    ).eval()
+    n = torch.arange(1, 3 * subsampling + 2)  # every remainder, at least twice
+    with torch.no_grad():
+        alone = [model(torch.randn(1, int(t), 20), t.view(1))[0].shape[1] for t in n]
+        log_probs, lengths = model(torch.randn(len(n), int(n.max()), 20), n)
+    assert model.output_lengths(n).tolist() == alone == lengths.tolist()
+    # the first convolution always halves time, so 6 is 2 then 3
+    assert model.frontend.strides == {2: (2, 1), 4: (2, 2), 6: (2, 3)}[subsampling]
+    assert log_probs.shape[1] == max(alone) == -(-int(n.max()) // subsampling)
+
+
 def test_padding_does_not_change_outputs():
     torch.manual_seed(0)
     model = Recognizer(RecognizerConfig(hidden_size=16, num_layers=2)).eval()
@@ -77,9 +101,10 @@ def test_checkpoints_with_conv_biases_load_into_the_same_function(dtype):
     assert {t.dtype for t in front if t.is_floating_point()} == {dtype}
 
 
-@pytest.mark.parametrize("units", ["chars", "pieces"])
-def test_overfits_a_handful_of_utterances(speech_manifest, units):
-    """The whole model path learns: loss falls and greedy decoding returns the transcripts."""
+@pytest.mark.parametrize(("units", "subsampling"), [("chars", 2), ("pieces", 6)])
+def test_overfits_a_handful_of_utterances(speech_manifest, units, subsampling):
+    """The whole model path learns: loss falls and greedy decoding returns the transcripts
+    (characters at 20 ms frames; word pieces at 60 ms, the coarsest rate)."""
     torch.manual_seed(0)
     utts = read_manifest(speech_manifest)
     tokenizer = CharTokenizer()
@@ -100,9 +125,11 @@ def test_overfits_a_handful_of_utterances(speech_manifest, units):
             num_layers=2,
             conv_channels=16,
             dropout=0.0,
-            subsampling=2,
+            subsampling=subsampling,
         )
     )
+    # every transcript fits its frames, so a failure is the model's, not CTC's
+    assert (target_lengths < model.output_lengths(lengths)).all()
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     losses = []
     for step in range(400):
