@@ -8,13 +8,17 @@
 Each variant is the config file plus its ``section.key=value`` overrides (with no --variant:
 the file as is, and the file with ``model.subsampling=6``). All variants train on the same
 ``--batches`` batches: the first ones of epoch 0 in the recipe's own batching (its
-``max_batch_seconds``), with its waveform augmentation, decoded and featurised once per variant
-before any timing (that time is reported as "data s/batch", since a training run pays it too,
-in the loop or in DataLoader workers). A timed step is what the training loop runs per batch:
-SpecAugment, forward, CTC loss, backward, clipping, AdamW and the schedule. The variants take
-turns batch by batch (A, B, A, B, …) after one untimed warm-up step each, so a machine that
-slows down part-way slows every variant alike. Figures: median seconds per step, audio seconds
-trained per second, and each variant's time relative to the first.
+``max_batch_seconds``), with its waveform augmentation, decoded and featurised before any timing,
+once for all variants with the same data, feature and augmentation settings, and tokenised by
+each variant's tokenizer. The time that took is reported as "data s/batch", since a training
+run pays it too, in the loop or in DataLoader workers. A timed step is what the training loop
+runs per batch: SpecAugment, forward (under autocast if ``train.amp``), CTC loss, backward,
+clipping, AdamW and the schedule. The variants take turns batch by batch (A, B, A, B, …) after
+one untimed warm-up step each, so a machine that slows down part-way slows every variant alike.
+
+Figures: utterances of those batches that CTC cannot align (more tokens, plus one per repeated
+token, than output frames; they train on nothing), median seconds per step, audio seconds
+trained per second of step time, and each variant's median step time relative to the first's.
 
 Paths in the config (the train manifest) are relative to the config file's recipe folder, the
 folder ``speechseq train`` is run from (the config's parent's parent, e.g.
@@ -29,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -40,41 +45,47 @@ from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_a
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor, SpecAugment
 from speechseq.models.asr import Recognizer
+from speechseq.text import CharTokenizer, Tokenizer
 from speechseq.trainer import load_set, make_optimizer, optimizer_step
 from speechseq.training import compute_loss, new_tokenizer
 
 
 @dataclass
 class Variant:
-    """One config under test, its prepared batches and its timings."""
+    """One config under test, its batches and its timings."""
 
     name: str
     config: AsrExperimentConfig
     batches: list[AsrBatch] = field(default_factory=list)
-    data_seconds: float = 0.0
+    data_seconds: float = 0.0  # per batch: decoding, augmentation, features
     step_seconds: list[float] = field(default_factory=list)
     model: Recognizer | None = None
-    step: object = None  # () -> None: one training step on the next batch
+    step: Callable[[], None] | None = None  # one training step on the next batch
+    unalignable: int = 0  # utterances with more tokens (+ repeats) than output frames
+    utterances: int = 0
 
 
 def _resolve(path: str, recipe_dir: Path) -> str:
     return path if Path(path).exists() else str(recipe_dir / path)
 
 
-def prepare(variant: Variant, recipe_dir: Path, n_batches: int) -> None:
-    """Tokenizer, model, optimizer and ``n_batches`` featurised batches for ``variant``."""
-    config = variant.config
-    manifest = config.data.train_manifest
-    manifests = (manifest,) if isinstance(manifest, str) else manifest
-    utts = load_set(tuple(_resolve(m, recipe_dir) for m in manifests), config.data.max_duration)
-    if not utts:
-        raise SpeechseqError(f"{variant.name}: no training utterances in {manifest}")
-    tokenizer = new_tokenizer(config.data.tokenizer or "char", [u.text for u in utts])
+def _data_key(config: AsrExperimentConfig) -> str:
+    """Variants with equal keys train on the same audio, features and augmentation."""
+    d, t = config.data, config.train
+    parts = (d.train_manifest, d.max_duration, d.max_batch_seconds, d.max_batch_size, t.seed)
+    return repr((parts, config.features, config.augment))
+
+
+def _featurised(
+    config: AsrExperimentConfig, utts: list, n_batches: int
+) -> tuple[list[AsrBatch], float]:
+    """The first ``n_batches`` batches of epoch 0 as training makes them (tokens: characters,
+    replaced per variant), and the seconds each took to make."""
     features = config.features
-    if features.normalize == "global":
-        raise SpeechseqError(f"{variant.name}: global normalisation is not supported here")
     augmenter = WaveformAugmenter(config.augment, features.sample_rate) if config.augment else None
-    dataset = AsrDataset(utts, FeatureExtractor(features), tokenizer, augmenter, config.train.seed)
+    dataset = AsrDataset(
+        utts, FeatureExtractor(features), CharTokenizer(), augmenter, config.train.seed
+    )
     sampler = DurationBatchSampler(
         dataset.durations,
         config.data.max_batch_seconds,
@@ -82,17 +93,70 @@ def prepare(variant: Variant, recipe_dir: Path, n_batches: int) -> None:
         config.train.seed,
         config.data.max_batch_size,
     )
+    batches = []
     start = time.perf_counter()
     for indices in sampler.batches()[:n_batches]:
         batch = collate_asr([dataset[i] for i in indices])
         if batch is not None:
-            variant.batches.append(batch)
-    variant.data_seconds = (time.perf_counter() - start) / max(1, len(variant.batches))
+            batches.append(batch)
+    if not batches:
+        raise SpeechseqError("no readable batch of training audio")
+    return batches, (time.perf_counter() - start) / len(batches)
 
-    torch.manual_seed(config.train.seed)
-    model_config = replace(config.model, vocab_size=len(tokenizer), n_mels=features.n_mels)
-    model = Recognizer(model_config).train()
-    tc = config.train
+
+def _with_tokens(batch: AsrBatch, tokenizer: Tokenizer) -> AsrBatch:
+    ids = [torch.tensor(tokenizer.encode(text), dtype=torch.long) for text in batch.texts]
+    lengths = torch.tensor([len(i) for i in ids])
+    tokens = torch.zeros(len(ids), max(1, int(lengths.max())), dtype=torch.long)  # (B, L)
+    for row, i in enumerate(ids):
+        tokens[row, : len(i)] = i
+    return replace(batch, tokens=tokens, token_lengths=lengths)
+
+
+def prepare(variants: list[Variant], recipe_dir: Path, n_batches: int) -> None:
+    """Tokenizer, model, optimizer and batches of each variant; the featurised audio is made
+    once for all variants that share a data key."""
+    made: dict[str, tuple[list[AsrBatch], float, list]] = {}
+    for variant in variants:
+        config, tc = variant.config, variant.config.train
+        if tc.init_from:
+            raise SpeechseqError(f"{variant.name}: train.init_from is not supported here")
+        if config.features.normalize == "global":
+            raise SpeechseqError(f"{variant.name}: global normalisation is not supported here")
+        key = _data_key(config)
+        if key not in made:
+            print(f"featurising for {variant.name} …", file=sys.stderr)
+            manifest = config.data.train_manifest
+            manifests = (manifest,) if isinstance(manifest, str) else manifest
+            utts = load_set(
+                tuple(_resolve(m, recipe_dir) for m in manifests), config.data.max_duration
+            )
+            if not utts:
+                raise SpeechseqError(f"{variant.name}: no training utterances in {manifest}")
+            made[key] = (*_featurised(config, utts, n_batches), utts)
+        batches, variant.data_seconds, utts = made[key]
+        spec = config.data.tokenizer or "char"
+        if spec.endswith(".model"):
+            spec = _resolve(spec, recipe_dir)
+        tokenizer = new_tokenizer(spec, [u.text for u in utts])
+        variant.batches = [_with_tokens(b, tokenizer) for b in batches]
+
+        torch.manual_seed(tc.seed)
+        model_config = replace(
+            config.model, vocab_size=len(tokenizer), n_mels=config.features.n_mels
+        )
+        model = Recognizer(model_config).train()
+        for b in variant.batches:
+            frames = model.output_lengths(b.feature_lengths)
+            repeats = (b.tokens[:, 1:] == b.tokens[:, :-1]) & (b.tokens[:, 1:] != 0)
+            needed = b.token_lengths + repeats.sum(1)
+            variant.unalignable += int((needed > frames).sum())
+            variant.utterances += len(b.texts)
+        variant.model, variant.step = model, _stepper(variant, model)
+
+
+def _stepper(variant: Variant, model: Recognizer) -> Callable[[], None]:
+    config, tc = variant.config, variant.config.train
     optimizer, scheduler = make_optimizer(model, tc, 10_000)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     augment = SpecAugment(config.spec_augment) if config.spec_augment else None
@@ -103,10 +167,11 @@ def prepare(variant: Variant, recipe_dir: Path, n_batches: int) -> None:
         feats = batch.features
         if augment is not None:
             feats = augment(feats, batch.feature_lengths)
-        loss = compute_loss(model, feats, batch.feature_lengths, batch)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=tc.amp):
+            loss = compute_loss(model, feats, batch.feature_lengths, batch)
         optimizer_step(loss, optimizer, scheduler, scaler, model.parameters(), tc.grad_clip)
 
-    variant.model, variant.step = model, step
+    return step
 
 
 def run(variants: list[Variant], n_batches: int) -> None:
@@ -119,26 +184,33 @@ def run(variants: list[Variant], n_batches: int) -> None:
             v.step_seconds.append(time.perf_counter() - start)
 
 
+def _audio_seconds(v: Variant) -> float:
+    """Audio seconds of the timed steps (they cycle through the batches after the warm-up)."""
+    n = len(v.batches)
+    return sum(sum(v.batches[(i + 1) % n].durations) for i in range(len(v.step_seconds)))
+
+
 def report(variants: list[Variant]) -> None:
     base = statistics.median(variants[0].step_seconds)
-    audio = [sum(sum(b.durations) for b in v.batches) / len(v.batches) for v in variants]
     print(
-        f"| variant | output frame | parameters | data s/batch | s/step (median) "
+        "| variant | output frame | parameters | unalignable | data s/batch | s/step (median) "
         f"| audio s/s | time vs {variants[0].name!r} |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for v, seconds in zip(variants, audio, strict=True):
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for v in variants:
         median = statistics.median(v.step_seconds)
         frame_ms = v.config.features.hop_length / v.config.features.sample_rate * 1000
         frame_ms *= v.config.model.subsampling
         params = sum(p.numel() for p in v.model.parameters())
+        speed = _audio_seconds(v) / sum(v.step_seconds)
         print(
-            f"| {v.name} | {frame_ms:.0f} ms | {params:,} | {v.data_seconds:.2f} | {median:.2f} "
-            f"| {seconds / median:.1f} | {median / base:.2f} |"
+            f"| {v.name} | {frame_ms:.0f} ms | {params:,} | {v.unalignable}/{v.utterances} "
+            f"| {v.data_seconds:.2f} | {median:.2f} | {speed:.1f} | {median / base:.2f} |"
         )
-    steps = len(variants[0].step_seconds)
+    v = variants[0]
     print(
-        f"\n{steps} timed steps each, {audio[0]:.0f} audio seconds a batch; machine: "
+        f"\n{len(v.step_seconds)} timed steps each over {len(v.batches)} batches "
+        f"({_audio_seconds(v) / len(v.step_seconds):.0f} audio seconds a step); machine: "
         f"{os.cpu_count()} CPUs, {torch.get_num_threads()} torch threads, load average "
         f"{os.getloadavg()[0]:.2f}"
     )
@@ -155,19 +227,24 @@ def main(argv: list[str] | None = None) -> int:
         help="a name and section.key=value overrides (repeat for each variant)",
     )
     parser.add_argument("--batches", type=int, default=6, help="timed steps per variant")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="torch CPU threads (default: the first variant's train.num_threads)",
+    )
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     specs = args.variant or [["as is"], ["subsampling 6", "model.subsampling=6"]]
     try:
+        if args.batches < 1:
+            raise SpeechseqError("--batches must be at least 1")
         variants = [
             Variant(name, load_asr_config(args.config, parse_overrides(overrides)))
             for name, *overrides in specs
         ]
-        recipe_dir = args.config.resolve().parent.parent
-        for v in variants:
-            print(f"preparing {v.name} …", file=sys.stderr)
-            prepare(v, recipe_dir, args.batches)
+        threads = args.threads or variants[0].config.train.num_threads
+        if threads:
+            torch.set_num_threads(threads)
+        prepare(variants, args.config.resolve().parent.parent, args.batches)
     except SpeechseqError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
