@@ -39,6 +39,7 @@ from pathlib import Path
 
 import torch
 
+from speechseq.alignment import ctc_min_frames
 from speechseq.augment import WaveformAugmenter
 from speechseq.config import AsrExperimentConfig, load_asr_config, parse_overrides
 from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr
@@ -76,11 +77,10 @@ def _data_key(config: AsrExperimentConfig) -> str:
     return repr((parts, config.features, config.augment))
 
 
-def _featurised(
-    config: AsrExperimentConfig, utts: list, n_batches: int
-) -> tuple[list[AsrBatch], float]:
-    """The first ``n_batches`` batches of epoch 0 as training makes them (tokens: characters,
-    replaced per variant), and the seconds each took to make."""
+def _featurised(config: AsrExperimentConfig, utts: list, n_batches: int) -> tuple[list, float]:
+    """The items (``AsrDataset``'s dicts) of the first ``n_batches`` batches of epoch 0 as
+    training makes them (tokens: characters, replaced per variant), and the seconds each batch
+    took to make."""
     features = config.features
     augmenter = WaveformAugmenter(config.augment, features.sample_rate) if config.augment else None
     dataset = AsrDataset(
@@ -96,27 +96,23 @@ def _featurised(
     batches = []
     start = time.perf_counter()
     for indices in sampler.batches()[:n_batches]:
-        batch = collate_asr([dataset[i] for i in indices])
-        if batch is not None:
-            batches.append(batch)
+        items = [it for it in (dataset[i] for i in indices) if it is not None]
+        if items:
+            batches.append(items)
     if not batches:
         raise SpeechseqError("no readable batch of training audio")
     return batches, (time.perf_counter() - start) / len(batches)
 
 
-def _with_tokens(batch: AsrBatch, tokenizer: Tokenizer) -> AsrBatch:
-    ids = [torch.tensor(tokenizer.encode(text), dtype=torch.long) for text in batch.texts]
-    lengths = torch.tensor([len(i) for i in ids])
-    tokens = torch.zeros(len(ids), max(1, int(lengths.max())), dtype=torch.long)  # (B, L)
-    for row, i in enumerate(ids):
-        tokens[row, : len(i)] = i
-    return replace(batch, tokens=tokens, token_lengths=lengths)
+def _tokenised(items: list[dict], tokenizer: Tokenizer) -> AsrBatch:
+    ids = (torch.tensor(tokenizer.encode(it["text"]), dtype=torch.long) for it in items)
+    return collate_asr([{**it, "tokens": t} for it, t in zip(items, ids, strict=True)])
 
 
 def prepare(variants: list[Variant], recipe_dir: Path, n_batches: int) -> None:
     """Tokenizer, model, optimizer and batches of each variant; the featurised audio is made
     once for all variants that share a data key."""
-    made: dict[str, tuple[list[AsrBatch], float, list]] = {}
+    made: dict[str, tuple[list[list[dict]], float, list]] = {}
     for variant in variants:
         config, tc = variant.config, variant.config.train
         if tc.init_from:
@@ -139,7 +135,7 @@ def prepare(variants: list[Variant], recipe_dir: Path, n_batches: int) -> None:
         if spec.endswith(".model"):
             spec = _resolve(spec, recipe_dir)
         tokenizer = new_tokenizer(spec, [u.text for u in utts])
-        variant.batches = [_with_tokens(b, tokenizer) for b in batches]
+        variant.batches = [_tokenised(items, tokenizer) for items in batches]
 
         torch.manual_seed(tc.seed)
         model_config = replace(
@@ -147,10 +143,9 @@ def prepare(variants: list[Variant], recipe_dir: Path, n_batches: int) -> None:
         )
         model = Recognizer(model_config).train()
         for b in variant.batches:
-            frames = model.output_lengths(b.feature_lengths)
-            repeats = (b.tokens[:, 1:] == b.tokens[:, :-1]) & (b.tokens[:, 1:] != 0)
-            needed = b.token_lengths + repeats.sum(1)
-            variant.unalignable += int((needed > frames).sum())
+            frames = model.output_lengths(b.feature_lengths).tolist()
+            for row, (n, have) in enumerate(zip(b.token_lengths.tolist(), frames, strict=True)):
+                variant.unalignable += ctc_min_frames(b.tokens[row, :n].tolist()) > have
             variant.utterances += len(b.texts)
         variant.model, variant.step = model, _stepper(variant, model)
 

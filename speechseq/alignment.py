@@ -35,6 +35,7 @@ __all__ = [
     "Segment",
     "TokenSpan",
     "frame_seconds",
+    "ctc_min_frames",
     "forced_align_path",
     "token_spans",
     "word_timings",
@@ -107,6 +108,12 @@ def frame_seconds(feature_config: FeatureConfig, model_config: RecognizerConfig)
     return feature_config.hop_length / feature_config.sample_rate * model_config.subsampling
 
 
+def ctc_min_frames(tokens: Sequence[int]) -> int:
+    """Frames CTC needs to emit ``tokens``: one per token, plus a blank between equal
+    neighbours (a repeat without one would collapse into a single token)."""
+    return len(tokens) + sum(a == b for a, b in zip(tokens, tokens[1:], strict=False))
+
+
 def forced_align_path(
     log_probs: torch.Tensor, tokens: Sequence[int], blank_id: int = 0
 ) -> torch.Tensor:
@@ -125,8 +132,7 @@ def forced_align_path(
     """
     if len(tokens) == 0:
         return torch.full((log_probs.shape[0],), blank_id, dtype=torch.long)
-    repeats = sum(a == b for a, b in zip(tokens, tokens[1:], strict=False))
-    if log_probs.shape[0] < len(tokens) + repeats:
+    if log_probs.shape[0] < ctc_min_frames(tokens):
         raise ValueError(f"{log_probs.shape[0]} frames cannot emit {len(tokens)} tokens")
     targets = torch.tensor([list(tokens)], dtype=torch.int32)  # (1, L)
     path, _ = AF.forced_align(log_probs[None].float().cpu(), targets, blank=blank_id)  # (1, T)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from speechseq.alignment import forced_align_path, token_spans
+from speechseq.alignment import ctc_min_frames, forced_align_path, token_spans
 from speechseq.audio import resample
 from speechseq.beam import DecoderConfig
 from speechseq.data.manifest import read_jsonl, read_manifest
@@ -86,8 +86,8 @@ def character_durations(
     if n_frames < 0:
         raise SpeechseqError(f"n_frames must be >= 0, not {n_frames}")
     frames = log_probs.shape[0]
-    repeats = sum(a == b for a, b in zip(tokens, tokens[1:], strict=False))
-    needed = len(tokens) + repeats  # a repeated character needs a blank between its two frames
+    needed = ctc_min_frames(tokens)  # a repeated character needs a blank between its two frames
+    repeats = needed - len(tokens)
     if frames < needed:
         raise SpeechseqError(
             f"cannot align {len(tokens)} characters ({repeats} doubled) to {frames} recognizer "
