@@ -81,7 +81,8 @@ class TrainingConfig:
         init_from: fine-tune: start from this checkpoint's weights, features, model and
             tokenizer (``default``: the shipped recognizer's), with a fresh optimizer and
             schedule (optional; a resumed run ignores it). ``data.tokenizer`` can swap the
-            output units.
+            output units; the config's ``features`` and ``model`` settings are not used (the
+            run names those that differ from the checkpoint's).
     """
 
     out_dir: str = "exp/asr"

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
@@ -225,6 +225,18 @@ def new_tokenizer(spec: str, texts: list[str]) -> Tokenizer:
     return PieceTokenizer(path.read_bytes())
 
 
+def _overridden(section: str, asked: object, kept: object, derived: tuple[str, ...]) -> list[str]:
+    """The ``section.key`` settings where the config (``asked``) differs from the checkpoint's
+    (``kept``), as ``"model.hidden_size 256 (checkpoint: 384)"``; ``derived`` keys are not
+    settings a user makes."""
+    asked_d, kept_d = asdict(asked), asdict(kept)
+    return [
+        f"{section}.{key} {value!r} (checkpoint: {kept_d[key]!r})"
+        for key, value in asked_d.items()
+        if key not in derived and value != kept_d[key]
+    ]
+
+
 def _train_asr(
     config: AsrExperimentConfig, resume: bool, progress: bool, device: torch.device
 ) -> Path:
@@ -263,6 +275,15 @@ def _train_asr(
                         "blank): the output layer starts afresh",
                         file=sys.stderr,
                     )
+        if state is None and distributed.is_main():
+            ignored = _overridden("features", config.features, feature_config, ("mean", "std"))
+            ignored += _overridden("model", config.model, model_config, ("vocab_size", "n_mels"))
+            if ignored:
+                print(
+                    "fine-tuning keeps the checkpoint's features and model, not the config's: "
+                    + ", ".join(ignored),
+                    file=sys.stderr,
+                )
     else:
         tokenizer = new_tokenizer(config.data.tokenizer or "char", [u.text for u in train_utts])
         if isinstance(tokenizer, PieceTokenizer) and distributed.is_main():

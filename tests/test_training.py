@@ -216,7 +216,7 @@ def test_a_run_of_whole_epochs_ends_with_its_last_epoch_counted(
 
 
 def test_fine_tuning_starts_from_a_checkpoint_and_joins_manifests(
-    tmp_path, speech_manifest, restore_threads
+    tmp_path, speech_manifest, restore_threads, capsys
 ):
     base_dir = tmp_path / "base"
     cfg = load_asr_config(_config(tmp_path, speech_manifest, base_dir, epochs=1, max_steps=None))
@@ -240,9 +240,13 @@ def test_fine_tuning_starts_from_a_checkpoint_and_joins_manifests(
     raw["data"]["train_manifest"] = [str(speech_manifest), str(speech_manifest)]
     raw["model"]["hidden_size"] = 32
     path.write_text(yaml.safe_dump(raw))
+    capsys.readouterr()
     train_asr(load_asr_config(path), progress=False)
     tuned = load_checkpoint(tuned_dir / "last.pt")
     assert tuned["model_config"]["hidden_size"] == 64
+    # and the run said so, naming only the setting that differs
+    said = capsys.readouterr().err
+    assert "not the config's: model.hidden_size 32 (checkpoint: 64)\n" in said
     assert tuned["train_state"]["step"] >= 1.5 * base_steps
     for name, tensor in base["model"].items():
         if "running" not in name and "num_batches" not in name:  # BatchNorm statistics move
@@ -251,7 +255,9 @@ def test_fine_tuning_starts_from_a_checkpoint_and_joins_manifests(
     assert tuned["train_state"]["scheduler"]["last_epoch"] == tuned["train_state"]["step"]
 
 
-def test_fine_tuning_into_word_pieces_keeps_the_encoder(tmp_path, speech_manifest, restore_threads):
+def test_fine_tuning_into_word_pieces_keeps_the_encoder(
+    tmp_path, speech_manifest, restore_threads, capsys
+):
     """``data.tokenizer`` set when fine-tuning a character model: the encoder's weights carry
     over, the output layer is new and sized for the pieces, and the checkpoint holds them.
     Naming the checkpoint's own units keeps its output layer."""
@@ -269,6 +275,8 @@ def test_fine_tuning_into_word_pieces_keeps_the_encoder(tmp_path, speech_manifes
         return out_dir / "last.pt"
 
     model, _, tokenizer, tuned = load_recognizer(fine_tune("tuned", "bpe:30"))
+    # the config's model section is the checkpoint's, and new units are not an override
+    assert "not the config's" not in capsys.readouterr().err
     assert isinstance(tokenizer, PieceTokenizer) and model.config.vocab_size == 31
     assert tuned["model"]["output.weight"].shape == (31, 128)
     for name, tensor in base["model"].items():
