@@ -47,6 +47,9 @@ __all__ = [
 ]
 
 _SEPARATOR = "|"  # flashlight's word boundary ("silence") token
+# Tokens the beam tries per frame: all characters; the top eighth of 257 word pieces, which on
+# the shipped piece model's dev set decode as all of them do (recipes/synthetic/asr/README.md).
+DEFAULT_BEAM_SIZE_TOKEN = 32
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,9 @@ class BeamSearchDecoder:
         word_bonus: added to the score at each word (flashlight's ``word_score``); positive
             values counter the LM's pull towards fewer, shorter words.
         beam_size: hypotheses kept after each frame.
-        beam_size_token: tokens tried per frame (default: all).
+        beam_size_token: tokens tried per frame, the most probable first (None: all). The
+            default, 32, covers every character; for the shipped model's 257 word pieces it
+            gave the same dev WER and CER as all of them, with 4.7× less decoding time.
         beam_threshold: hypotheses scoring this far below the best are dropped.
 
     Example:
@@ -124,7 +129,7 @@ class BeamSearchDecoder:
         lm_weight: float = 1.0,
         word_bonus: float = 0.0,
         beam_size: int = 50,
-        beam_size_token: int | None = None,
+        beam_size_token: int | None = DEFAULT_BEAM_SIZE_TOKEN,
         beam_threshold: float = 50.0,
     ) -> None:
         ctc_decoder = _ctc_decoder_factory()
@@ -159,10 +164,12 @@ class BeamSearchDecoder:
         if self.words is not None and not self.words:
             raise SpeechseqError("no word of the LM's vocabulary is spelt with the tokenizer")
 
+        if beam_size_token is not None and beam_size_token < 1:
+            raise SpeechseqError(f"tokens per frame must be at least 1, got {beam_size_token}")
         options = dict(
             tokens=tokens,
             beam_size=beam_size,
-            beam_size_token=beam_size_token,
+            beam_size_token=None if beam_size_token is None else min(beam_size_token, len(tokens)),
             beam_threshold=beam_threshold,
             lm_weight=lm_weight,
             word_score=word_bonus,

@@ -182,3 +182,18 @@ def test_pieces_with_lm_pick_the_lm_word_and_keep_the_last_one(lm_path):
     log_probs, lengths = _piece_log_probs(frames, _spelt("the cats"))
     words_only = BeamSearchDecoder(PIECES, words=["the", "hat", "cat", "cats", "sat", "mat"])
     assert words_only(log_probs, lengths) == ["the hat sat", "the cats"]
+
+
+def test_tokens_tried_per_frame(lm_path):
+    """The beam tries only the ``beam_size_token`` most probable tokens of a frame: the default
+    (32, more than the 29 characters) reaches the LM's word, the third most probable piece;
+    two do not."""
+    kat, hat, cat = (PIECES.spell(w)[0] for w in ("kat", "hat", "cat"))
+    frames = [*_spelt("the"), {kat: 3.0, hat: 2.8, cat: 2.5}, "_", *_spelt("sat")]
+    log_probs, lengths = _piece_log_probs(frames)
+    assert len(PIECES) > 32
+    assert BeamSearchDecoder(PIECES, lm=lm_path)(log_probs, lengths) == ["the cat sat"]
+    two = BeamSearchDecoder(PIECES, lm=lm_path, beam_size_token=2)
+    assert two(log_probs, lengths) == ["the hat sat"]
+    with pytest.raises(SpeechseqError, match="at least 1"):
+        BeamSearchDecoder(PIECES, beam_size_token=0)
