@@ -208,7 +208,8 @@ def align_corpus(
     tokenizer = CharTokenizer()  # the synthesizer's (speechseq.training_tts)
     if isinstance(transcriber.tokenizer, PieceTokenizer):
         raise SpeechseqError(
-            f"{recognizer}: outputs word pieces; durations need a recognizer of characters"
+            f"{recognizer}: outputs word pieces; durations need a recognizer of characters "
+            "(the package ships one: speechseq/pretrained/asr-char.pt)"
         )
     if transcriber.tokenizer.vocab != tokenizer.vocab:
         raise SpeechseqError(

@@ -9,10 +9,10 @@
 #
 # Stage 1: bash prepare.sh (~3 h of flite slt, 1-2 minutes on 2 cores)
 # Stage 2: per-character durations of every train and dev utterance, by CTC forced alignment
-#          with RECOGNIZER (local/durations.py; only for a config with model kind: duration)
+#          with RECOGNIZER, a recognizer of characters (default: the package's asr-char.pt;
+#          local/durations.py; only for a config with model kind: duration)
 # Stage 3: speechseq train tts CONFIG --resume (re-running continues a killed run); each
-#          validation logs the recognizer's CER on free-running dev sentences, if RECOGNIZER
-#          (default: the shipped recognizer) exists
+#          validation logs RECOGNIZER's CER on free-running dev sentences, if it exists
 # Stage 4: export best.pt (weights and configs only) to speechseq/pretrained/tts-default.pt
 # Extra arguments after the options go to `speechseq train tts` as overrides (section.key=value).
 set -euo pipefail
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
 done
 config=${CONFIG:-hparams/duration.yaml}
 exp_dir=${EXP_DIR:-exp/duration}
-recognizer=${RECOGNIZER:-../../../speechseq/pretrained/asr-default.pt}
+recognizer=${RECOGNIZER:-../../../speechseq/pretrained/asr-char.pt}
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   bash prepare.sh

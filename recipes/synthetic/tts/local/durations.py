@@ -1,8 +1,8 @@
 """Frames per character of every utterance, for a duration-based synthesizer (run from the
 recipe's folder):
 
-    python local/durations.py data/train.jsonl data/train.durations.jsonl --recognizer ../../../speechseq/pretrained/asr-default.pt --config hparams/train.yaml
-    python local/durations.py data/dev.jsonl data/dev.durations.jsonl --recognizer ../../../speechseq/pretrained/asr-default.pt --config hparams/train.yaml
+    python local/durations.py data/train.jsonl data/train.durations.jsonl --recognizer ../../../speechseq/pretrained/asr-char.pt --config hparams/train.yaml
+    python local/durations.py data/dev.jsonl data/dev.durations.jsonl --recognizer ../../../speechseq/pretrained/asr-char.pt --config hparams/train.yaml
 
 Force-aligns each transcript with the recognizer on the audio trimmed and featurized exactly as
 TTS training sees it (the config's ``features`` and ``data.trim_db`` / ``data.trim_margin``), so
