@@ -226,14 +226,15 @@ def new_tokenizer(spec: str, texts: list[str]) -> Tokenizer:
 
 
 def _overridden(section: str, asked: object, kept: object, derived: tuple[str, ...]) -> list[str]:
-    """The ``section.key`` settings where the config (``asked``) differs from the checkpoint's
-    (``kept``), as ``"model.hidden_size 256 (checkpoint: 384)"``; ``derived`` keys are not
-    settings a user makes."""
-    asked_d, kept_d = asdict(asked), asdict(kept)
+    """The ``section.key`` settings that the config (``asked``) moves from their defaults to
+    other values than the checkpoint's (``kept``), as ``"model.hidden_size 256 (checkpoint:
+    384)"``. A config that leaves a section out gets its defaults, which are no request, so
+    they are not named; ``derived`` keys are not settings a user makes."""
+    asked_d, kept_d, default_d = asdict(asked), asdict(kept), asdict(type(asked)())
     return [
         f"{section}.{key} {value!r} (checkpoint: {kept_d[key]!r})"
         for key, value in asked_d.items()
-        if key not in derived and value != kept_d[key]
+        if key not in derived and value != default_d[key] and value != kept_d[key]
     ]
 
 

@@ -287,6 +287,26 @@ def test_fine_tuning_into_word_pieces_keeps_the_encoder(
     torch.testing.assert_close(kept["model"]["output.weight"], base["model"]["output.weight"])
 
 
+def test_fine_tuning_with_no_model_section_names_no_setting(
+    tmp_path, speech_manifest, restore_threads, capsys
+):
+    """A fine-tuning config that leaves ``model`` out asks for nothing: its defaults (256 units,
+    3 layers) differ from the checkpoint's (64, 2), but they are not named as ignored."""
+    base_dir = tmp_path / "base"
+    train_asr(
+        load_asr_config(_config(tmp_path, speech_manifest, base_dir, max_steps=1)), progress=False
+    )
+    init = str(base_dir / "last.pt")
+    path = _config(tmp_path, speech_manifest, tmp_path / "tuned", max_steps=1, init_from=init)
+    raw = yaml.safe_load(path.read_text())
+    del raw["model"]
+    path.write_text(yaml.safe_dump(raw))
+    capsys.readouterr()
+    train_asr(load_asr_config(path), progress=False)
+    said = capsys.readouterr().err
+    assert "fine-tuning" in said and "not the config's" not in said
+
+
 def test_fine_tuning_from_a_missing_checkpoint_says_so(tmp_path, speech_manifest):
     path = _config(tmp_path, speech_manifest, tmp_path / "run", init_from=str(tmp_path / "no.pt"))
     with pytest.raises(SpeechseqError, match="no.pt"):
