@@ -43,6 +43,7 @@ __all__ = [
     "BeamHypothesis",
     "DecoderConfig",
     "DEFAULT_BEAM_SIZE",
+    "DEFAULT_BEAM_SIZE_TOKEN",
     "make_decoder",
 ]
 

@@ -12,7 +12,7 @@ from speechseq.beam import BeamSearchDecoder, DecoderConfig, make_decoder
 from speechseq.decoding import greedy_decode
 from speechseq.errors import SpeechseqError
 from speechseq.lm import build_arpa
-from speechseq.text import BLANK, CharTokenizer, train_piece_tokenizer
+from speechseq.text import BLANK, UNK, CharTokenizer, train_piece_tokenizer
 
 TOK = CharTokenizer()
 LM_TEXT = ["the cat sat on the mat", "the cat sat", "a cat sat on a hat", "i like my hat"]
@@ -185,15 +185,23 @@ def test_pieces_with_lm_pick_the_lm_word_and_keep_the_last_one(lm_path):
 
 
 def test_tokens_tried_per_frame(lm_path):
-    """The beam tries only the ``beam_size_token`` most probable tokens of a frame: the default
-    (32, more than the 29 characters) reaches the LM's word, the third most probable piece;
-    two do not."""
+    """The beam tries only the ``beam_size_token`` most probable tokens of a frame. Where the
+    LM's word is the third most probable piece, the default (32) and 3 reach it and 2 do not;
+    where it ranks below 32, only a wider setting (or None: all) does."""
     kat, hat, cat = (PIECES.spell(w)[0] for w in ("kat", "hat", "cat"))
-    frames = [*_spelt("the"), {kat: 3.0, hat: 2.8, cat: 2.5}, "_", *_spelt("sat")]
-    log_probs, lengths = _piece_log_probs(frames)
-    assert len(PIECES) > 32
-    assert BeamSearchDecoder(PIECES, lm=lm_path)(log_probs, lengths) == ["the cat sat"]
-    two = BeamSearchDecoder(PIECES, lm=lm_path, beam_size_token=2)
-    assert two(log_probs, lengths) == ["the hat sat"]
+
+    def decode(unclear: dict, **kwargs) -> str:
+        frames = [*_spelt("the"), unclear, "_", *_spelt("sat")]
+        return BeamSearchDecoder(PIECES, lm=lm_path, **kwargs)(*_piece_log_probs(frames))[0]
+
+    third = {kat: 3.0, hat: 2.8, cat: 2.5}
+    assert decode(third) == decode(third, beam_size_token=3) == "the cat sat"
+    assert decode(third, beam_size_token=2) == "the hat sat"
+    # every other piece above "cat": it ranks last of the 39 pieces
+    others = [p for p in PIECES.vocab if p not in (BLANK, UNK, cat)]
+    last = {**dict.fromkeys(others, 2.9), kat: 3.0, cat: 2.5}
+    assert len(others) >= 32
+    assert decode(last, beam_size_token=None) == decode(last, beam_size_token=40) == "the cat sat"
+    assert decode(last) != "the cat sat"
     with pytest.raises(SpeechseqError, match="at least 1"):
         BeamSearchDecoder(PIECES, beam_size_token=0)
