@@ -43,7 +43,7 @@ from speechseq.data.manifest import read_jsonl, read_manifest
 from speechseq.data.tts import TtsDataset
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
-from speechseq.inference import Transcriber
+from speechseq.inference import CHAR_MODEL_NAME, PRETRAINED_DIR, Transcriber
 from speechseq.text import CharTokenizer, PieceTokenizer
 
 __all__ = ["align_corpus", "character_durations", "read_durations", "utterance_durations"]
@@ -209,7 +209,7 @@ def align_corpus(
     if isinstance(transcriber.tokenizer, PieceTokenizer):
         raise SpeechseqError(
             f"{recognizer}: outputs word pieces; durations need a recognizer of characters "
-            "(the package ships one: speechseq/pretrained/asr-char.pt)"
+            f"(the package ships one: {PRETRAINED_DIR / CHAR_MODEL_NAME})"
         )
     if transcriber.tokenizer.vocab != tokenizer.vocab:
         raise SpeechseqError(

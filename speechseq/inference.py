@@ -48,6 +48,7 @@ __all__ = [
     "EvaluationResult",
     "expand_inputs",
     "default_model_path",
+    "char_model_path",
     "model_path",
     "default_decoding",
     "resolve_decoding",
@@ -56,6 +57,9 @@ __all__ = [
 PRETRAINED_DIR = Path(__file__).parent / "pretrained"
 DEFAULT_MODEL_NAME = "asr-default.pt"
 DEFAULT_DECODING_NAME = "asr-default.decoding.json"  # beam + LM tuned on dev for that model
+# The character recognizer that was the default before the word-piece one: TTS durations align
+# characters with it, and the published TTS figures were heard by it.
+CHAR_MODEL_NAME = "asr-char.pt"
 
 
 def default_model_path() -> Path:
@@ -70,6 +74,19 @@ def default_model_path() -> Path:
             f"no shipped model found at {path}; pass a checkpoint with --model "
             "(train one with recipes/tiny/asr/run.sh)"
         )
+    return path
+
+
+def char_model_path() -> Path:
+    """The character recognizer shipped inside the package (``asr-char.pt``), for what needs
+    characters rather than word pieces: TTS duration extraction.
+
+    Raises:
+        SpeechseqError: this installation ships none.
+    """
+    path = PRETRAINED_DIR / CHAR_MODEL_NAME
+    if not path.is_file():
+        raise SpeechseqError(f"no shipped character recognizer found at {path}")
     return path
 
 
