@@ -558,7 +558,7 @@ def identical_problems(reference: dict[str, str], tree: dict[str, str]) -> list[
 
 # A file batched with different neighbours (other ranks, a resumed job) goes through other BLAS
 # shapes, so its log-probs can move in their last bits, and a near-tie (a frame's top two
-# characters for greedy decoding, two hypotheses for beam search) can tip the other way.
+# tokens for greedy decoding, two hypotheses for beam search) can tip the other way.
 MAX_WORD_CHANGES = 0.001
 
 
