@@ -29,6 +29,7 @@ an otherwise idle machine: the machine line prints the load average.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
@@ -155,7 +156,7 @@ def _stepper(variant: Variant, model: Recognizer) -> Callable[[], None]:
     optimizer, scheduler = make_optimizer(model, tc, 10_000)
     scaler = torch.amp.GradScaler("cpu", enabled=False)
     augment = SpecAugment(config.spec_augment) if config.spec_augment else None
-    turn = iter(range(10**9))
+    turn = itertools.count()
 
     def step() -> None:
         batch = variant.batches[next(turn) % len(variant.batches)]
