@@ -4,8 +4,9 @@ A duration model (Non-Attentive Tacotron, FastSpeech) learns how many mel frames
 character lasts. We take those counts from our own recognizer: force-align the text to the
 recognizer's log-probs on the same trimmed audio the TTS model trains on, give each character
 its aligned frames plus half of the blank gap on either side, and convert the boundaries from
-recognizer frames (40 ms) to TTS mel frames (12.5 ms). The recognizer and the synthesizer share
-the character tokenizer, so the recognizer's token ids are the synthesizer's inputs.
+recognizer frames (40 ms for ``asr-char.pt``) to TTS mel frames (12.5 ms). The recognizer and the
+synthesizer share the character tokenizer, so the recognizer's token ids are the synthesizer's
+inputs.
 
 Both front ends use centred STFTs and the recognizer's convolutions are centred too, so
 recognizer frame ``t`` is centred at ``t * asr_frame_seconds`` and TTS frame ``j`` at
