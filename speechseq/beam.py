@@ -287,6 +287,8 @@ class DecoderConfig:
         lm: word n-gram LM, ARPA or KenLM binary (beam only).
         lm_weight: scale on the LM's log10 probabilities; None: the tuned value, else 1.0.
         word_bonus: score added per word; None: the tuned value, else 0.0.
+        beam_tokens: tokens tried per frame, the most probable first (beam only); None: the
+            tuned value, else 32. A number at least the vocabulary's size tries them all.
     """
 
     kind: str = "greedy"
@@ -294,15 +296,18 @@ class DecoderConfig:
     lm: str | Path | None = None
     lm_weight: float | None = None
     word_bonus: float | None = None
+    beam_tokens: int | None = None
 
     def filled(self) -> DecoderConfig:
         """This config with the search settings left unset (None) at their defaults: beam 50,
-        LM weight 1.0, word bonus 0.0 (after any shipped tuning has been applied)."""
+        LM weight 1.0, word bonus 0.0, 32 tokens per frame (after any shipped tuning has been
+        applied)."""
         return replace(
             self,
             beam_size=DEFAULT_BEAM_SIZE if self.beam_size is None else self.beam_size,
             lm_weight=1.0 if self.lm_weight is None else self.lm_weight,
             word_bonus=0.0 if self.word_bonus is None else self.word_bonus,
+            beam_tokens=DEFAULT_BEAM_SIZE_TOKEN if self.beam_tokens is None else self.beam_tokens,
         )
 
 
@@ -328,5 +333,6 @@ def make_decoder(
             lm_weight=config.lm_weight,
             word_bonus=config.word_bonus,
             beam_size=config.beam_size,
+            beam_size_token=config.beam_tokens,
         )
     raise SpeechseqError(f"unknown decoder {config.kind!r}: use greedy, beam or auto")

@@ -161,6 +161,13 @@ WordBonusOption = Annotated[
         "else 0.0)."
     ),
 ]
+BeamTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Beam search: tokens tried per frame, the most probable first; fewer is faster "
+        "(default: the shipped model's tuned value, else 32; the vocabulary's size: all)."
+    ),
+]
 
 
 def _decoding(
@@ -169,10 +176,11 @@ def _decoding(
     lm: Path | None,
     lm_weight: float | None,
     word_bonus: float | None,
+    beam_tokens: int | None,
 ):
     from speechseq.beam import DecoderConfig
 
-    return DecoderConfig(decoder.value, beam_size, lm, lm_weight, word_bonus)
+    return DecoderConfig(decoder.value, beam_size, lm, lm_weight, word_bonus, beam_tokens)
 
 
 @app.command()
@@ -230,6 +238,7 @@ def transcribe(
     lm: LMOption = None,
     lm_weight: LMWeightOption = None,
     word_bonus: WordBonusOption = None,
+    beam_tokens: BeamTokensOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     shard: Annotated[
@@ -266,7 +275,7 @@ def transcribe(
         device=device,
         max_batch_seconds=batch_seconds,
         max_segment_seconds=segment_seconds,
-        decoding=_decoding(decoder, beam_size, lm, lm_weight, word_bonus),
+        decoding=_decoding(decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens),
     )
     plan = plan_job(inputs, output_dir, [f.value for f in fmt], overwrite, (part, parts))
     if report is None and output_dir is not None:
@@ -324,6 +333,7 @@ def evaluate(
     lm: LMOption = None,
     lm_weight: LMWeightOption = None,
     word_bonus: WordBonusOption = None,
+    beam_tokens: BeamTokensOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
 ) -> None:
@@ -344,7 +354,7 @@ def evaluate(
         model,
         device=device,
         max_batch_seconds=batch_seconds,
-        decoding=_decoding(decoder, beam_size, lm, lm_weight, word_bonus),
+        decoding=_decoding(decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens),
     )
     with tqdm(total=len(utterances), unit="utt", file=sys.stderr, disable=None) as bar:
         result = transcriber.evaluate(utterances, on_result=lambda _: bar.update(1))

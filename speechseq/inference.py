@@ -19,7 +19,7 @@ import glob
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -104,19 +104,21 @@ def default_decoding() -> DecoderConfig | None:
     LM weight and word bonus chosen on the corpus's dev set), or None if none is shipped.
 
     The file is JSON: ``{"kind": "beam", "beam_size": 50, "lm": "lm-default.arpa",
-    "lm_weight": 1.0, "word_bonus": 0.0}``, the LM named relative to the file.
+    "lm_weight": 1.0, "word_bonus": 0.0}``, the LM named relative to the file; an optional
+    ``"beam_tokens"`` sets the tokens tried per frame.
     """
     path = PRETRAINED_DIR / DEFAULT_DECODING_NAME
     if not path.is_file():
         return None
-    fields = json.loads(path.read_text(encoding="utf-8"))
-    lm = fields.get("lm")
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    lm = saved.get("lm")
     return DecoderConfig(
-        kind=fields.get("kind", "beam"),
-        beam_size=fields.get("beam_size"),
+        kind=saved.get("kind", "beam"),
+        beam_size=saved.get("beam_size"),
         lm=str(path.parent / lm) if lm else None,
-        lm_weight=fields.get("lm_weight"),
-        word_bonus=fields.get("word_bonus"),
+        lm_weight=saved.get("lm_weight"),
+        word_bonus=saved.get("word_bonus"),
+        beam_tokens=saved.get("beam_tokens"),
     )
 
 
@@ -125,21 +127,16 @@ def resolve_decoding(decoding: DecoderConfig | None, shipped_model: bool) -> Dec
 
     ``auto`` (the default) means the shipped tuning for the shipped model, greedy for any other
     (beam if an LM is given). ``beam`` without an LM on the shipped model uses the shipped LM
-    and its tuned weights. What the user set explicitly (beam size, LM, weight, bonus) always
-    wins.
+    and its tuned weights. What the user set explicitly (beam size, LM, weight, bonus, tokens
+    per frame) always wins.
     """
     decoding = decoding or DecoderConfig(kind="auto")
     shipped = default_decoding() if shipped_model else None
     if shipped is not None and (
         decoding.kind == "auto" or (decoding.kind == "beam" and decoding.lm is None)
     ):
-        return DecoderConfig(
-            kind=shipped.kind,
-            beam_size=shipped.beam_size if decoding.beam_size is None else decoding.beam_size,
-            lm=decoding.lm if decoding.lm is not None else shipped.lm,
-            lm_weight=shipped.lm_weight if decoding.lm_weight is None else decoding.lm_weight,
-            word_bonus=shipped.word_bonus if decoding.word_bonus is None else decoding.word_bonus,
-        )
+        chosen = {f.name: getattr(decoding, f.name) for f in fields(decoding) if f.name != "kind"}
+        return replace(shipped, **{name: v for name, v in chosen.items() if v is not None})
     if decoding.kind == "auto":
         return replace(decoding, kind="beam" if decoding.lm is not None else "greedy")
     return decoding

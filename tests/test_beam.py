@@ -197,6 +197,11 @@ def test_tokens_tried_per_frame(lm_path):
     third = {kat: 3.0, hat: 2.8, cat: 2.5}
     assert decode(third) == decode(third, beam_size_token=3) == "the cat sat"
     assert decode(third, beam_size_token=2) == "the hat sat"
+    # DecoderConfig.beam_tokens (--beam-tokens) reaches the decoder; unset, it is the default
+    scores = _piece_log_probs([*_spelt("the"), third, "_", *_spelt("sat")])
+    for tokens, text in ((2, "the hat sat"), (None, "the cat sat")):
+        beam = make_decoder(PIECES, DecoderConfig(kind="beam", lm=lm_path, beam_tokens=tokens))
+        assert beam(*scores)[0] == text
     # every other piece above "cat": it ranks last of the 39 pieces
     others = [p for p in PIECES.vocab if p not in (BLANK, UNK, cat)]
     last = {**dict.fromkeys(others, 2.9), kat: 3.0, cat: 2.5}

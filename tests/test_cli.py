@@ -230,3 +230,7 @@ def test_beam_with_lm_transcribes_and_evaluates(model_path, speech_dir, speech_m
         ["evaluate", str(model_path), str(speech_manifest), "--decoder", "greedy", *lm_only],
     )
     assert result.exit_code == 2 and "--decoder beam" in result.stderr
+    result = runner.invoke(
+        app, ["evaluate", str(model_path), str(speech_manifest), *beam, "--beam-tokens", "0"]
+    )
+    assert result.exit_code == 2 and "tokens per frame must be at least 1" in result.stderr

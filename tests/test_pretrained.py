@@ -107,6 +107,10 @@ def test_auto_decoding_is_the_shipped_tuning_for_the_shipped_model_only(tmp_path
     assert own.lm == str(tmp_path / "lm.arpa") and (own.lm_weight, own.word_bonus) == (0.2, 1.5)
     assert own.beam_size == 40
     assert resolve_decoding(DecoderConfig(kind="auto", beam_size=5), True).beam_size == 5
+    assert shipped.beam_tokens is None  # not in the file: the decoder's default
+    _ship_decoding(tmp_path, monkeypatch, beam_tokens=16)
+    assert resolve_decoding(None, shipped_model=True).beam_tokens == 16
+    assert resolve_decoding(DecoderConfig(kind="beam", beam_tokens=8), True).beam_tokens == 8
     other_lm = resolve_decoding(DecoderConfig(kind="auto", lm="mine.arpa"), shipped_model=False)
     assert other_lm.kind == "beam" and other_lm.lm == "mine.arpa" and other_lm.lm_weight is None
 
