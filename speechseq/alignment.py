@@ -28,7 +28,7 @@ import torchaudio.functional as AF
 
 from speechseq.features import FeatureConfig
 from speechseq.models.asr import RecognizerConfig
-from speechseq.text import Tokenizer
+from speechseq.text import PieceTokenizer, Tokenizer
 
 __all__ = [
     "Word",
@@ -49,8 +49,8 @@ class Word:
 
     Attributes:
         word: the word.
-        start, end: seconds from the start of the file (end exclusive: the end of its last
-            emitting frame).
+        start, end: seconds from the start of the file: its emitting frames, moved to where
+            its sound is (:func:`word_timings`).
         probability: confidence in [0, 1], the mean posterior of the word's emitting frames
             (whisper's name for it).
     """
@@ -154,6 +154,14 @@ def token_spans(path: torch.Tensor | Sequence[int], blank_id: int = 0) -> list[T
     return spans
 
 
+# CTC fires on a unit about a frame after its sound begins, and on a word piece (several letters)
+# before the piece's sound ends. Measured against festival's own word boundaries on 59 dev
+# sentences × 3 voices (benchmarks/word_times.py), the word-piece model's starts were 52 ms
+# late and its ends 39 ms early (40 ms frames), the character model's starts 60 ms late.
+START_LEAD_FRAMES = 1.0  # a word starts this much before its first emitting frame
+PIECE_TAIL_FRAMES = 2.0  # with word pieces, a word ends up to this much after its last one
+
+
 def word_timings(
     path: torch.Tensor,
     log_probs: torch.Tensor,
@@ -163,6 +171,11 @@ def word_timings(
     duration: float | None = None,
 ) -> list[Word]:
     """Words, their times and confidences from a frame path.
+
+    A word spans its emitting frames, moved to where its sound is: it starts up to
+    :data:`START_LEAD_FRAMES` earlier and, with word pieces, ends up to
+    :data:`PIECE_TAIL_FRAMES` later, each within the blank frames beside it (an end takes at most
+    half of them, and never what the next word's start took), so words never overlap.
 
     Args:
         path: (T,) token id per frame (the greedy path, or :func:`forced_align_path`'s).
@@ -178,31 +191,37 @@ def word_timings(
     """
     posteriors = log_probs.detach().float().exp().cpu()  # (T, V)
     last = offset + duration if duration is not None else float("inf")
-    words: list[Word] = []
-    current: list[TokenSpan] = []
+    groups: list[list[TokenSpan]] = []  # each word's emitting spans
+    for span in token_spans(path, tokenizer.blank_id):
+        text = tokenizer.decode([span.token])
+        if text[:1].isspace() or not groups:  # a space, or a piece that starts a word ("▁the")
+            groups.append([])
+        if text.strip():
+            groups[-1].append(span)
+    groups = [g for g in groups if g]
+    tail = PIECE_TAIL_FRAMES if isinstance(tokenizer, PieceTokenizer) else 0.0
 
-    def close() -> None:
-        if not current:
-            return
-        text = tokenizer.decode([s.token for s in current]).strip()
-        probs = [float(posteriors[t, s.token]) for s in current for t in range(s.start, s.end)]
+    def lead(i: int) -> float:
+        """Frames word ``i`` starts before its first emitting frame."""
+        gap = groups[i][0].start - (groups[i - 1][-1].end if i else 0)
+        return min(START_LEAD_FRAMES, gap)
+
+    words: list[Word] = []
+    for i, spans in enumerate(groups):
+        if i + 1 < len(groups):
+            gap = groups[i + 1][0].start - spans[-1].end
+            extra = min(tail, gap / 2, gap - lead(i + 1))
+        else:
+            extra = min(tail, (len(path) - spans[-1].end) / 2)
+        probs = [float(posteriors[t, s.token]) for s in spans for t in range(s.start, s.end)]
         words.append(
             Word(
-                word=text,
-                start=min(last, offset + current[0].start * seconds_per_frame),
-                end=min(last, offset + current[-1].end * seconds_per_frame),
+                word=tokenizer.decode([s.token for s in spans]).strip(),
+                start=min(last, offset + (spans[0].start - lead(i)) * seconds_per_frame),
+                end=min(last, offset + (spans[-1].end + extra) * seconds_per_frame),
                 probability=sum(probs) / len(probs),
             )
         )
-        current.clear()
-
-    for span in token_spans(path, tokenizer.blank_id):
-        text = tokenizer.decode([span.token])
-        if text[:1].isspace():  # a space, or a word piece that starts a word ("▁the")
-            close()
-        if text.strip():
-            current.append(span)
-    close()
     return words
 
 

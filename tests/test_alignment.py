@@ -59,33 +59,40 @@ def test_word_times_confidences_and_offset():
     log_probs = _peaky(chars)
     words = word_timings(_path(chars), log_probs, TOK, seconds_per_frame=0.04, offset=10.0)
     assert [w.word for w in words] == ["hi", "yo"]
-    assert words[0].start == pytest.approx(10.08) and words[0].end == pytest.approx(10.16)
-    assert words[1].start == pytest.approx(10.36) and words[1].end == pytest.approx(10.44)
+    # a word starts a frame before its first emitting frame; a word of characters ends with
+    # its last one: "hi" emits on frames 2-3, "yo" on 9-10
+    assert words[0].start == pytest.approx(10.04) and words[0].end == pytest.approx(10.16)
+    assert words[1].start == pytest.approx(10.32) and words[1].end == pytest.approx(10.44)
     post = log_probs.exp()
     expected = (post[2, TOK.encode("h")[0]] + post[3, TOK.encode("i")[0]]) / 2
     assert words[0].probability == pytest.approx(float(expected))
     assert all(0.0 < w.probability <= 1.0 for w in words)
+    # no earlier than the audio, nor into the previous word's frames
+    words = word_timings(_path("hi yo_"), _peaky("hi yo_"), TOK, seconds_per_frame=0.04)
+    assert [(w.start, w.end) for w in words] == pytest.approx([(0.0, 0.08), (0.08, 0.20)])
 
 
 def test_word_times_from_word_pieces():
-    pieces = train_piece_tokenizer(["hi yo", "hi there", "yo there hi"] * 10, vocab_size=14)
-    ids = pieces.encode("hi there yo")
-    assert len(ids) > 3  # some word takes two pieces or more
-    path = torch.tensor([i for t in ids for i in (t, t, 0)])  # each piece 2 frames, then a blank
+    pieces = train_piece_tokenizer(["hi yo", "hi there yo", "yo there hi"] * 10, vocab_size=16)
+    spelt = {w: pieces.encode(w) for w in ("hi", "there", "yo")}
+    assert [pieces.vocab[i] for i in spelt["there"]] == ["\u2581", "th", "ere"]  # a lone "▁"
+    # frames: 3 blanks, hi, 4 blanks, ▁ th ere, a blank, yo, 6 blanks
+    path = torch.tensor(
+        [0] * 3 + spelt["hi"] + [0] * 4 + spelt["there"] + [0] + spelt["yo"] + [0] * 6
+    )
     g = torch.Generator().manual_seed(0)
     logits = torch.randn(len(path), len(pieces), generator=g)
     logits[torch.arange(len(path)), path] += 4.0
     words = word_timings(path, logits.log_softmax(-1), pieces, seconds_per_frame=0.04)
     assert [w.word for w in words] == ["hi", "there", "yo"]
-    # A word starts at its first piece with letters (a lone "▁" piece is only a boundary).
-    starts, boundary = [], False
-    for t, i in enumerate(ids):
-        boundary |= pieces.vocab[i].startswith("\u2581")
-        if boundary and pieces.vocab[i].strip("\u2581"):
-            starts.append(t)
-            boundary = False
-    assert [w.start for w in words] == pytest.approx([3 * t * 0.04 for t in starts])
-    assert words[-1].end == pytest.approx((3 * len(ids) - 1) * 0.04)
+    # Emitting frames: hi 3, there 9-10 (the lone "▁" on 8 is no word's), yo 12. Each word
+    # starts a frame early. A word of pieces ends up to 2 frames late, in at most half the
+    # frames after it and not in one the next word's start took: hi takes 2 of 5, there none
+    # of 1, yo 2 of 6.
+    expected = [(2, 6), (8, 11), (11, 15)]
+    assert [(w.start, w.end) for w in words] == pytest.approx(
+        [(a * 0.04, b * 0.04) for a, b in expected]
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from speechseq.alignment import word_timings
+from speechseq.alignment import token_spans, word_timings
 from speechseq.beam import DecoderConfig
 from speechseq.checkpoint import asr_state, save_checkpoint
 from speechseq.config import tts_feature_config
@@ -156,31 +156,37 @@ def test_character_spans_hold_their_words_as_the_recognizer_times_them(
     assert sum(durations) == n_frames
     assert min(durations) >= 1
 
-    # The words as the greedy path times them (the path is the forced alignment when the
-    # transcript is right), from the emitting frames alone.
+    # The words' emitting frames on the greedy path (the path is the forced alignment when the
+    # transcript is right).
     with torch.no_grad():
         features = transcriber.extractor(waveform)  # (T, n_mels)
         log_probs, _ = transcriber.model(features[None], torch.tensor([features.shape[0]]))
-    log_probs = log_probs[0]  # (T', V)
-    asr = transcriber.frame_seconds
-    words = word_timings(log_probs.argmax(-1), log_probs, TOK, asr)
-    assert " ".join(w.word for w in words) == utt.text
+    path = log_probs[0].argmax(-1)  # (T',)
+    assert " ".join(w.word for w in word_timings(path, log_probs[0], TOK, 1.0)) == utt.text
+    space, emitting = TOK.encode(" ")[0], [[]]
+    for span in token_spans(path):
+        if span.token == space:
+            emitting.append([])
+        else:
+            emitting[-1] += [span.start, span.end - 1]
+    frames = [(min(f), max(f)) for f in emitting if f]  # each word's first and last frame
 
-    # Each word's characters, in seconds: TTS boundary b lies between frames b - 1 and b.
-    hop, tol = fc.frame_seconds, fc.frame_seconds + 1e-6
+    # Each word's characters, in seconds: TTS boundary b lies between frames b - 1 and b, and
+    # recognizer frame t is centred at t × asr.
+    asr, hop, tol = transcriber.frame_seconds, fc.frame_seconds, fc.frame_seconds + 1e-6
     bounds = [sum(durations[:k]) for k in range(len(durations) + 1)]
     first = 0
-    for w, word in enumerate(words):
-        start, end = (bounds[first] - 0.5) * hop, (bounds[first + len(word.word)] - 0.5) * hop
-        # word.start is its first emitting frame's centre, word.end - asr its last one's.
-        assert start <= word.start + tol
-        assert end >= word.end - asr - tol
-        # ...and the span stops short of the neighbouring words' emitting frames.
+    for w, word in enumerate(utt.text.split()):
+        start, end = (bounds[first] - 0.5) * hop, (bounds[first + len(word)] - 0.5) * hop
+        # the span holds the word's emitting frames...
+        assert start <= frames[w][0] * asr + tol
+        assert end >= frames[w][1] * asr - tol
+        # ...and stops short of the neighbouring words'.
         if w > 0:
-            assert start >= words[w - 1].end - asr - tol
-        if w + 1 < len(words):
-            assert end <= words[w + 1].start + tol
-        first += len(word.word) + 1  # and the space
+            assert start >= frames[w - 1][1] * asr - tol
+        if w + 1 < len(frames):
+            assert end <= frames[w + 1][0] * asr + tol
+        first += len(word) + 1  # and the space
 
 
 # --- (d) a corpus --------------------------------------------------------------------------------
