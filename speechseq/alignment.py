@@ -39,6 +39,8 @@ __all__ = [
     "forced_align_path",
     "token_spans",
     "word_timings",
+    "START_LEAD_FRAMES",
+    "PIECE_TAIL_FRAMES",
     "make_segment",
 ]
 
@@ -155,10 +157,11 @@ def token_spans(path: torch.Tensor | Sequence[int], blank_id: int = 0) -> list[T
 
 
 # CTC fires on a unit about a frame after its sound begins, and on a word piece (several letters)
-# before the piece's sound ends. Measured against festival's own word boundaries on 59 dev
-# sentences × 3 voices (benchmarks/word_times.py), the word-piece model's starts were 52 ms
-# late and its ends 39 ms early (40 ms frames), the character model's starts 60 ms late.
-START_LEAD_FRAMES = 1.0  # a word starts this much before its first emitting frame
+# before the piece's sound ends. Measured against festival's own word boundaries on dev's first
+# 60 sentences (59 that festival reads word for word) × 3 voices (benchmarks/word_times.py),
+# the word-piece model's starts were 52 ms late and its ends 39 ms early (40 ms frames), the
+# character model's starts 60 ms late. A grid over the two shifts chose these.
+START_LEAD_FRAMES = 1.0  # a word starts up to this much before its first emitting frame
 PIECE_TAIL_FRAMES = 2.0  # with word pieces, a word ends up to this much after its last one
 
 
@@ -169,13 +172,15 @@ def word_timings(
     seconds_per_frame: float,
     offset: float = 0.0,
     duration: float | None = None,
+    start_lead: float = START_LEAD_FRAMES,
+    piece_tail: float = PIECE_TAIL_FRAMES,
 ) -> list[Word]:
     """Words, their times and confidences from a frame path.
 
     A word spans its emitting frames, moved to where its sound is: it starts up to
-    :data:`START_LEAD_FRAMES` earlier and, with word pieces, ends up to
-    :data:`PIECE_TAIL_FRAMES` later, each within the blank frames beside it (an end takes at most
-    half of them, and never what the next word's start took), so words never overlap.
+    ``start_lead`` frames earlier and, with word pieces, ends up to ``piece_tail`` frames later,
+    each within the frames between it and its neighbours (an end takes at most half of them, and
+    never one the next word's start took), so words never overlap.
 
     Args:
         path: (T,) token id per frame (the greedy path, or :func:`forced_align_path`'s).
@@ -185,6 +190,8 @@ def word_timings(
         offset: seconds to add to every time (where this piece starts in its file).
         duration: the audio's length in seconds, if known: times are capped at its end (the
             last frame, centred on the last sample, reaches past it).
+        start_lead, piece_tail: the shifts above, in frames (0 and 0: the bare emitting frames,
+            from the first one's centre to the centre of the frame after the last).
 
     Returns:
         the words in order; joined by spaces they give the CTC-collapsed transcript.
@@ -199,12 +206,12 @@ def word_timings(
         if text.strip():
             groups[-1].append(span)
     groups = [g for g in groups if g]
-    tail = PIECE_TAIL_FRAMES if isinstance(tokenizer, PieceTokenizer) else 0.0
+    tail = piece_tail if isinstance(tokenizer, PieceTokenizer) else 0.0
 
     def lead(i: int) -> float:
         """Frames word ``i`` starts before its first emitting frame."""
         gap = groups[i][0].start - (groups[i - 1][-1].end if i else 0)
-        return min(START_LEAD_FRAMES, gap)
+        return min(start_lead, gap)
 
     words: list[Word] = []
     for i, spans in enumerate(groups):

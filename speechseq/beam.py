@@ -288,7 +288,8 @@ class DecoderConfig:
         lm_weight: scale on the LM's log10 probabilities; None: the tuned value, else 1.0.
         word_bonus: score added per word; None: the tuned value, else 0.0.
         beam_tokens: tokens tried per frame, the most probable first (beam only); None: the
-            tuned value, else 32. A number at least the vocabulary's size tries them all.
+            tuned value, else 32 (unlike ``BeamSearchDecoder(beam_size_token=None)``, which
+            tries all). A number at least the vocabulary's size tries them all.
     """
 
     kind: str = "greedy"

@@ -139,8 +139,9 @@ DecoderOption = Annotated[
 BeamSizeOption = Annotated[
     int | None,
     typer.Option(
+        min=1,
         help="Beam search: hypotheses kept per frame (default: the shipped model's tuned value, "
-        "else 50)."
+        "else 50).",
     ),
 ]
 LMOption = Annotated[
@@ -164,8 +165,9 @@ WordBonusOption = Annotated[
 BeamTokensOption = Annotated[
     int | None,
     typer.Option(
+        min=1,
         help="Beam search: tokens tried per frame, the most probable first; fewer is faster "
-        "(default: the shipped model's tuned value, else 32; the vocabulary's size: all)."
+        "(default: the shipped model's tuned value, else 32; the vocabulary's size: all).",
     ),
 ]
 

@@ -95,6 +95,28 @@ def test_word_times_from_word_pieces():
     )
 
 
+def test_word_piece_times_stay_between_their_neighbours():
+    pieces = train_piece_tokenizer(["hi yo", "hi there yo", "yo there hi"] * 10, vocab_size=16)
+    (hi,), (yo,) = pieces.encode("hi"), pieces.encode("yo")
+    # frames: hi, yo (touching it), 3 blanks, hi, a blank
+    path = torch.tensor([hi, yo, 0, 0, 0, hi, 0])
+    log_probs = torch.full((len(path), len(pieces)), -9.0)
+    log_probs[torch.arange(len(path)), path] = 0.0
+
+    def frames(**kwargs) -> list[float]:
+        """Each word's start and end, in frames."""
+        words = word_timings(path, log_probs, pieces, seconds_per_frame=0.04, **kwargs)
+        assert [w.word for w in words] == ["hi", "yo", "hi"]
+        return [t / 0.04 for w in words for t in (w.start, w.end)]
+
+    assert frames(start_lead=0, piece_tail=0) == pytest.approx([0, 1, 1, 2, 5, 6])
+    # The first starts at the audio's start, and yo touches it: neither moves. yo's end takes
+    # half of the 3 blanks (the next start took 1), the last end half of the 1 blank after it.
+    assert frames() == pytest.approx([0, 1, 1, 3.5, 4, 6.5])
+    # no time beyond the audio's end
+    assert frames(duration=0.25)[-2:] == pytest.approx([4, 0.25 / 0.04])
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_greedy_path_is_the_forced_alignment_of_the_greedy_transcript(seed):
     log_probs = _peaky("__th_e  _ccaa_t_ s_aatt", seed)  # (T, V)

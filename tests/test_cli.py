@@ -230,7 +230,10 @@ def test_beam_with_lm_transcribes_and_evaluates(model_path, speech_dir, speech_m
         ["evaluate", str(model_path), str(speech_manifest), "--decoder", "greedy", *lm_only],
     )
     assert result.exit_code == 2 and "--decoder beam" in result.stderr
-    result = runner.invoke(
-        app, ["evaluate", str(model_path), str(speech_manifest), *beam, "--beam-tokens", "0"]
-    )
-    assert result.exit_code == 2 and "tokens per frame must be at least 1" in result.stderr
+    # the beam's tokens per frame: all of them (a number over the vocabulary's size), or none
+    evaluate = ["evaluate", str(model_path), str(speech_manifest), *beam]
+    result = runner.invoke(app, [*evaluate, "--beam-tokens", "1000"])
+    assert result.exit_code == 0, result.stderr
+    assert "WER         0.00 %" in result.stdout
+    result = runner.invoke(app, [*evaluate, "--beam-tokens", "0"])
+    assert result.exit_code == 2 and "--beam-tokens" in result.stderr

@@ -142,9 +142,7 @@ def transcriber(model_path) -> Transcriber:
 
 
 @pytest.mark.parametrize("index", [0, 2])
-def test_character_spans_hold_their_words_as_the_recognizer_times_them(
-    transcriber, speech_manifest, index
-):
+def test_character_spans_hold_their_words_emitting_frames(transcriber, speech_manifest, index):
     utt = read_manifest(speech_manifest)[index]
     fc = tts_feature_config(transcriber.sample_rate, normalize="none")
     # Untrimmed: the tiny recognizer has memorised these files with their silences, and only
