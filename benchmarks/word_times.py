@@ -113,30 +113,38 @@ def synthesize(sentences: list[str], voice: str, out_dir: Path) -> list[Spoken]:
     ]
 
 
+PATHS = ("forced", "greedy")
+TIMES = ("frames", "moved")
+
+
 def errors(
-    model: Transcriber, spoken: list[Spoken], path_kind: str
-) -> dict[str, list[tuple[float, float]]]:
-    """(start error, end error) in seconds of each word that has a counterpart, for the times
-    ``word_timings`` gives (``moved``) and for its words' bare emitting frames (``frames``)."""
+    model: Transcriber, spoken: list[Spoken]
+) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(start error, end error) in seconds of each word that has a counterpart, per path
+    (``forced``, ``greedy``) and per timing: what ``word_timings`` gives (``moved``) and its
+    words' bare emitting frames (``frames``). Each utterance's log-probs are computed once."""
     tokenizer = model.tokenizer
-    found: dict[str, list[tuple[float, float]]] = {"frames": [], "moved": []}
+    found: dict[tuple[str, str], list[tuple[float, float]]] = {
+        (path_kind, times): [] for path_kind in PATHS for times in TIMES
+    }
     for utterance in spoken:
         waveform = load_audio(utterance.audio, model.sample_rate)
         log_probs = model.log_probs([waveform])[0]  # (T', V)
-        if path_kind == "forced":
-            ids = tokenizer.encode(utterance.text)
-            path = forced_align_path(log_probs, ids, tokenizer.blank_id)
-        else:
-            path = log_probs.argmax(dim=-1)
         seconds = waveform.shape[0] / model.sample_rate
-        for times in found:
+        paths = {
+            "forced": forced_align_path(
+                log_probs, tokenizer.encode(utterance.text), tokenizer.blank_id
+            ),
+            "greedy": log_probs.argmax(dim=-1),
+        }
+        for (path_kind, times), pairs in found.items():
             shifts = {"start_lead": 0.0, "piece_tail": 0.0} if times == "frames" else {}
             words = word_timings(
-                path, log_probs, tokenizer, model.frame_seconds, 0.0, seconds, **shifts
+                paths[path_kind], log_probs, tokenizer, model.frame_seconds, 0.0, seconds, **shifts
             )
             if len(words) != len(utterance.words):
-                break  # greedy dropped or split a word: no pairing
-            found[times] += [
+                continue  # greedy dropped or split a word: no pairing
+            pairs += [
                 (w.start - s, w.end - e)
                 for w, (_, s, e) in zip(words, utterance.words, strict=True)
             ]
@@ -214,15 +222,16 @@ def main() -> None:
                 model_file, device="cpu", decoding=DecoderConfig(kind="greedy")
             )
             name = Path(model_file).name
-            for path_kind in ("forced", "greedy"):
-                by_voice = {v: errors(model, u, path_kind) for v, u in spoken.items()}
-                for times in ("frames", "moved"):
-                    every = [pair for found in by_voice.values() for pair in found[times]]
+            by_voice = {v: errors(model, u) for v, u in spoken.items()}
+            for path_kind in PATHS:
+                for times in TIMES:
+                    key = (path_kind, times)
+                    every = [pair for found in by_voice.values() for pair in found[key]]
                     print(f"{name:<18} {path_kind:<7} {times:<7} {'all':<8} {summary(every)}")
                     for voice, found in by_voice.items():
-                        results[f"{name}/{path_kind}/{times}/{voice}"] = found[times]
+                        results[f"{name}/{path_kind}/{times}/{voice}"] = found[key]
                 for voice, found in by_voice.items():
-                    row = summary(found["moved"])
+                    row = summary(found[(path_kind, "moved")])
                     print(f"{name:<18} {path_kind:<7} {'moved':<7} {voice:<8} {row}")
             print(f"{'':<18} frame: {model.frame_seconds * 1000:.0f} ms")
     if args.json:
