@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from speechseq.alignment import token_spans, word_timings
+from speechseq.alignment import word_timings
 from speechseq.beam import DecoderConfig
 from speechseq.checkpoint import asr_state, save_checkpoint
 from speechseq.config import tts_feature_config
@@ -159,15 +159,11 @@ def test_character_spans_hold_their_words_emitting_frames(transcriber, speech_ma
     with torch.no_grad():
         features = transcriber.extractor(waveform)  # (T, n_mels)
         log_probs, _ = transcriber.model(features[None], torch.tensor([features.shape[0]]))
-    path = log_probs[0].argmax(-1)  # (T',)
-    assert " ".join(w.word for w in word_timings(path, log_probs[0], TOK, 1.0)) == utt.text
-    space, emitting = TOK.encode(" ")[0], [[]]
-    for span in token_spans(path):
-        if span.token == space:
-            emitting.append([])
-        else:
-            emitting[-1] += [span.start, span.end - 1]
-    frames = [(min(f), max(f)) for f in emitting if f]  # each word's first and last frame
+    # With no shifts and 1 s frames, word_timings gives each word's first emitting frame and
+    # the frame after its last.
+    bare = word_timings(log_probs[0].argmax(-1), log_probs[0], TOK, 1.0, start_lead=0.0)
+    assert " ".join(w.word for w in bare) == utt.text
+    frames = [(w.start, w.end - 1) for w in bare]  # each word's first and last frame
 
     # Each word's characters, in seconds: TTS boundary b lies between frames b - 1 and b, and
     # recognizer frame t is centred at t × asr.
