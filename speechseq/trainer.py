@@ -207,6 +207,7 @@ class EpochLoop:
         self.any_rank = any_rank
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         self.started = time.monotonic()
+        self.compute_before = 0.0  # seconds the run's earlier stretches spent in their loops
         self.out_of_time = False
         self.validation_due = False  # after an epoch's batches: validate now?
         self._stop = False
@@ -223,6 +224,7 @@ class EpochLoop:
             "step": self.step,
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
+            "compute_seconds": self.compute(),
         }
 
     def restore(
@@ -246,6 +248,8 @@ class EpochLoop:
             ) from mismatch
         restore_scheduler(scheduler, train_state["scheduler"])
         self.resume(train_state["step"], train_state["epoch"], train_state["batch_in_epoch"])
+        # absent from checkpoints written before it was kept: their earlier stretches are lost
+        self.compute_before = train_state.get("compute_seconds", 0.0)
         if distributed.is_main():
             print(
                 f"resuming {out_dir} at step {self.step} "
@@ -265,8 +269,13 @@ class EpochLoop:
         return self.epoch + (1 if self.batch_in_epoch else 0)
 
     def elapsed(self) -> float:
-        """Seconds since the loop was made."""
+        """Seconds since the loop was made: this stretch of the run (``max_minutes`` counts it)."""
         return time.monotonic() - self.started
+
+    def compute(self) -> float:
+        """Seconds the whole run has spent in its loops, over every resume so far: the time
+        ``last.pt`` was saved at for each earlier stretch, plus this stretch's :meth:`elapsed`."""
+        return self.compute_before + self.elapsed()
 
     def epochs(self) -> Iterator[Iterator]:
         """Each epoch's batches, from the saved position on, until the run ends."""

@@ -424,6 +424,7 @@ def _train_asr(
                         "lr": scheduler.get_last_lr()[0],
                         "audio_seconds_per_second": round(speed, 2),
                         "elapsed": round(loop.elapsed(), 1),
+                        "compute": round(loop.compute(), 1),
                     }
                 )
                 window_audio, window_start = 0.0, time.monotonic()
@@ -435,6 +436,8 @@ def _train_asr(
                     "step": loop.step,
                     "epoch": loop.epoch_number,
                     **{k: round(v, 5) for k, v in metrics.items()},
+                    "elapsed": round(loop.elapsed(), 1),
+                    "compute": round(loop.compute(), 1),
                 }
             )
             wer, cer = 100 * metrics["dev_wer"], 100 * metrics["dev_cer"]

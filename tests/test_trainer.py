@@ -130,3 +130,29 @@ def test_optimizer_state_for_other_parameters_is_refused_with_a_way_on(tmp_path)
     loop = _make(_Sampler(2), epochs=1)
     with pytest.raises(SpeechseqError, match="train.init_from="):
         loop.restore(saved, now, scheduler, tmp_path)
+
+
+def test_compute_time_carries_over_a_resume_and_max_minutes_does_not(tmp_path):
+    """``last.pt`` keeps the run's compute so far; a resumed loop counts on from it, while its
+    own ``elapsed`` (what ``max_minutes`` stops on) starts again from nothing."""
+    param = torch.nn.Parameter(torch.zeros(2))
+    optimizer = torch.optim.AdamW([param])
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    first = _make(_Sampler(3), epochs=2, max_minutes=0)
+    _run(first)
+    first.started -= 90.0  # as if the stretch had taken a minute and a half
+    saved = first.state(optimizer, scheduler)
+    assert 90.0 <= saved["compute_seconds"] < 95.0
+
+    resumed = _make(_Sampler(3), epochs=2)
+    resumed.restore(saved, optimizer, scheduler, tmp_path)
+    assert resumed.elapsed() < 5.0
+    assert saved["compute_seconds"] <= resumed.compute() < saved["compute_seconds"] + 5.0
+    _run(resumed)
+    assert resumed.step == 6 and not resumed.out_of_time
+
+    # a checkpoint written before compute was kept resumes counting from this stretch alone
+    del saved["compute_seconds"]
+    older = _make(_Sampler(3), epochs=2)
+    older.restore(saved, optimizer, scheduler, tmp_path)
+    assert older.compute() < 5.0

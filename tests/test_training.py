@@ -100,6 +100,14 @@ def test_a_run_on_word_pieces_keeps_its_tokenizer(tmp_path, speech_manifest, res
     train_asr(load_asr_config(config_path, resumed), resume=True, progress=False)
     _, _, after, state = load_recognizer(out_dir / "last.pt")
     assert state["train_state"]["step"] == 6 and after.vocab == tokenizer.vocab
+    # the resumed stretch's compute counts on from the first's; its elapsed starts again
+    records = [json.loads(line) for line in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    dev = [r for r in records if "dev_wer" in r]  # at each epoch's end and at each stop
+    first, second = [r for r in dev if r["step"] <= 4][-1], dev[-1]
+    assert (first["step"], second["step"]) == (4, 6)
+    assert [r["compute"] for r in dev] == sorted(r["compute"] for r in dev)
+    assert first["elapsed"] <= first["compute"] + 0.1
+    assert second["compute"] >= first["compute"] + second["elapsed"] - 0.2
 
     transcriber = Transcriber.from_pretrained(
         out_dir / "last.pt", decoding=DecoderConfig(kind="beam", beam_size=4)
