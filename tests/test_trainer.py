@@ -144,7 +144,7 @@ def test_compute_time_carries_over_a_resume_and_max_minutes_does_not(tmp_path):
     saved = first.state(optimizer, scheduler)
     assert 90.0 <= saved["compute_seconds"] < 95.0
 
-    resumed = _make(_Sampler(3), epochs=2)
+    resumed = _make(_Sampler(3), epochs=2, max_minutes=1)  # under the 90 s carried over
     resumed.restore(saved, optimizer, scheduler, tmp_path)
     assert resumed.elapsed() < 5.0
     assert saved["compute_seconds"] <= resumed.compute() < saved["compute_seconds"] + 5.0

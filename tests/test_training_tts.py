@@ -224,11 +224,17 @@ def test_resumed_run_matches_an_uninterrupted_one(tmp_path, tts_manifest, monkey
     )
     monkeypatch.setattr(training_tts, "save_checkpoint", save)
     assert load_checkpoint(resumed / "last.pt", None)["train_state"]["batch_in_epoch"] == 1
+    begun = load_checkpoint(resumed / "last.pt", None)["train_state"]["compute_seconds"]
     config = load_tts_config(None, _overrides(tts_manifest, resumed))
     train_tts(config, resume=True, progress=False)
     got = load_checkpoint(resumed / "last.pt", None)
     want = load_checkpoint(reference / "last.pt", None)
     assert got["train_state"]["step"] == want["train_state"]["step"] == 6
+    # the resumed stretch counts its compute on from the copy's; last.pt keeps the total
+    rows = [json.loads(line) for line in (resumed / "metrics.jsonl").read_text().splitlines()]
+    assert begun > 0 and rows
+    assert all(r["compute"] >= begun + r["elapsed"] - 0.1 for r in rows)
+    assert got["train_state"]["compute_seconds"] >= rows[-1]["compute"] - 0.05
     for name, tensor in want["model"].items():
         torch.testing.assert_close(got["model"][name], tensor, rtol=1e-5, atol=1e-6, msg=name)
 
