@@ -277,6 +277,10 @@ class EpochLoop:
         ``last.pt`` was saved at for each earlier stretch, plus this stretch's :meth:`elapsed`."""
         return self.compute_before + self.elapsed()
 
+    def clocks(self) -> dict[str, float]:
+        """The two clocks every ``metrics.jsonl`` row carries, in seconds to a tenth."""
+        return {"elapsed": round(self.elapsed(), 1), "compute": round(self.compute(), 1)}
+
     def epochs(self) -> Iterator[Iterator]:
         """Each epoch's batches, from the saved position on, until the run ends."""
         tc = self.tc

@@ -423,8 +423,7 @@ def _train_asr(
                         "grad_norm": round(float(grad_norm), 4),
                         "lr": scheduler.get_last_lr()[0],
                         "audio_seconds_per_second": round(speed, 2),
-                        "elapsed": round(loop.elapsed(), 1),
-                        "compute": round(loop.compute(), 1),
+                        **loop.clocks(),
                     }
                 )
                 window_audio, window_start = 0.0, time.monotonic()
@@ -436,8 +435,7 @@ def _train_asr(
                     "step": loop.step,
                     "epoch": loop.epoch_number,
                     **{k: round(v, 5) for k, v in metrics.items()},
-                    "elapsed": round(loop.elapsed(), 1),
-                    "compute": round(loop.compute(), 1),
+                    **loop.clocks(),
                 }
             )
             wer, cer = 100 * metrics["dev_wer"], 100 * metrics["dev_cer"]

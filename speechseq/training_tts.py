@@ -479,8 +479,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                     out_dir / "alignments" / f"step-{step:06d}-free.png", alignment_image(free)
                 )
         rounded = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
-        timing = {"elapsed": round(loop.elapsed(), 1), "compute": round(loop.compute(), 1)}
-        log.write({"step": step, "epoch": loop.epoch_number, **rounded, **timing})
+        log.write({"step": step, "epoch": loop.epoch_number, **rounded, **loop.clocks()})
         line = f"step {step}: dev loss {metrics.get('dev_loss', math.nan):.3f}"
         line += f"  attention on diagonal {100 * metrics['dev_diagonal']:.0f}%"
         if "synth_cer" in metrics:
@@ -521,8 +520,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
                         "lr": scheduler.get_last_lr()[0],
                         "frames_per_second": round(window_frames / elapsed, 1),
                         "audio_seconds_per_second": round(window_audio / elapsed, 2),
-                        "elapsed": round(loop.elapsed(), 1),
-                        "compute": round(loop.compute(), 1),
+                        **loop.clocks(),
                     }
                 )
                 window_frames, window_audio, window_start = 0, 0.0, time.monotonic()
