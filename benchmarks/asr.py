@@ -47,12 +47,13 @@ from pathlib import Path
 
 import torch
 
+from speechseq.asr.decoding import DecoderConfig, resolve_decoding, tuned_decoding
+from speechseq.asr.transcriber import Transcriber, expand_inputs
 from speechseq.audio import load_audio
-from speechseq.beam import DecoderConfig
 from speechseq.data.manifest import Utterance, read_manifest
 from speechseq.errors import SpeechseqError
-from speechseq.inference import Transcriber, default_model_path, expand_inputs, resolve_decoding
 from speechseq.metrics import error_counts
+from speechseq.pretrained import default_recognizer_path
 from speechseq.text import normalize_text
 
 POCKETSPHINX_RATE = 16000  # the rate of its default en-us acoustic model
@@ -194,8 +195,7 @@ def beam_decoding(args: argparse.Namespace, model: Path) -> DecoderConfig | None
         lm_weight=args.lm_weight if given else None,
         word_bonus=args.word_bonus if given else None,
     )
-    shipped = Path(model).resolve() == default_model_path().resolve()
-    decoding = resolve_decoding(wanted, shipped_model=shipped)
+    decoding = resolve_decoding(wanted, tuned_decoding(model))
     return decoding if decoding.kind == "beam" else None
 
 
@@ -418,7 +418,7 @@ def run(args: argparse.Namespace) -> None:
     for manifest in args.manifests:  # before the first long run, not after it
         if not manifest.is_file():
             raise SpeechseqError(f"{manifest}: no such manifest")
-    model = args.model or default_model_path()
+    model = args.model or default_recognizer_path()
     if not Path(model).is_file():
         raise SpeechseqError(f"{model}: no such checkpoint")
     if not args.no_pocketsphinx:

@@ -66,7 +66,7 @@ import torch
 from speechseq.audio import load_audio
 from speechseq.data.manifest import read_manifest
 from speechseq.errors import SpeechseqError
-from speechseq.inference import default_model_path
+from speechseq.pretrained import default_recognizer_path
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "data" / "samples"
@@ -839,7 +839,7 @@ def run_resume(bench: Bench, reference: dict[str, str], work: float) -> tuple[li
 def run_benchmark(args: argparse.Namespace, checks: Checks) -> dict:
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
-    model = Path(args.model or default_model_path()).resolve()
+    model = Path(args.model or default_recognizer_path()).resolve()
     if not model.is_file():
         raise SpeechseqError(f"{model}: no such checkpoint")
     machine = machine_info()

@@ -40,16 +40,17 @@ from pathlib import Path
 
 import torch
 
-from speechseq.alignment import ctc_min_frames
+from speechseq.asr.alignment import ctc_min_frames
+from speechseq.asr.config import AsrExperimentConfig, load_asr_config
+from speechseq.asr.train import compute_loss, new_tokenizer
 from speechseq.augment import WaveformAugmenter
-from speechseq.config import AsrExperimentConfig, load_asr_config, parse_overrides
+from speechseq.config import parse_overrides
 from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor, SpecAugment
 from speechseq.models.asr import Recognizer
 from speechseq.text import CharTokenizer, Tokenizer
-from speechseq.trainer import load_set, make_optimizer, optimizer_step
-from speechseq.training import compute_loss, new_tokenizer
+from speechseq.training import load_set, make_optimizer, optimizer_step
 
 
 @dataclass

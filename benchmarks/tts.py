@@ -14,7 +14,7 @@ long (two or three sentences joined with "and"; its header says how they were ch
 checked). Each is normalised (``speechseq.text.normalize_text``), and every system speaks that
 text, one sentence at a time, one system after another:
 
-- ``speechseq``: ``speechseq.synthesis.Speaker`` on --model (default: the shipped voice) in this
+- ``speechseq``: ``speechseq.tts.speaker.Speaker`` on --model (default: the shipped voice) in this
   process, seed 0, Griffin-Lim included; start-up = loading the checkpoint (torch already imported).
 - ``flite-slt`` (the teacher): the voice the model learned from, called as the recipe's
   ``local/make_voice.py`` calls it: ``flite -voice slt --setf duration_stretch=1.000 -t TEXT -o
@@ -63,14 +63,15 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
+from speechseq.asr.decoding import DecoderConfig
+from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import load_audio, resample, save_audio
-from speechseq.beam import DecoderConfig
 from speechseq.data.tts import trim_silence
 from speechseq.errors import SpeechseqError
-from speechseq.inference import Transcriber, char_model_path
 from speechseq.metrics import error_counts
-from speechseq.synthesis import Speaker, default_voice_path
+from speechseq.pretrained import char_recognizer_path, default_voice_path
 from speechseq.text import normalize_text
+from speechseq.tts.speaker import Speaker
 
 SENTENCES = Path(__file__).parent / "data" / "tts_sentences.txt"
 POCKETSPHINX_RATE = 16000  # the rate of its default en-us acoustic model
@@ -487,7 +488,7 @@ def run(args: argparse.Namespace) -> None:
     if not sentences:
         raise SpeechseqError(f"{args.sentences}: no sentences")
     model = args.model or default_voice_path()
-    recognizer = args.recognizer or char_model_path()
+    recognizer = args.recognizer or char_recognizer_path()
     for path in (model, recognizer):  # before the first long run, not after it
         if not Path(path).is_file():
             raise SpeechseqError(f"{path}: no such checkpoint")

@@ -6,7 +6,7 @@
 
 festival reads each sentence with each voice and reports every word's first segment's start and
 last segment's end (its SylStructure relation): the true word boundaries of that audio. Each
-recognizer then gives the words their times with :func:`speechseq.alignment.word_timings` over
+recognizer then gives the words their times with :func:`speechseq.asr.alignment.word_timings` over
 two paths:
 
 - ``forced``: the forced alignment of the reference text (the way a beam transcript gets its
@@ -16,7 +16,7 @@ two paths:
 
 Side by side, two timings of the same words: ``frames``, a word's bare emitting frames (from its
 first emitting frame's centre to the centre of the frame after its last), and ``moved``, what
-``word_timings`` makes of them (:data:`speechseq.alignment.START_LEAD_FRAMES`,
+``word_timings`` makes of them (:data:`speechseq.asr.alignment.START_LEAD_FRAMES`,
 ``PIECE_TAIL_FRAMES``). It prints, per
 recognizer, path and timing (and per voice for ``moved``): the words compared, the mean signed
 error of starts and of ends (negative: too early) and their mean absolute error in ms, and the
@@ -42,11 +42,12 @@ from pathlib import Path
 
 import torch
 
-from speechseq.alignment import forced_align_path, word_timings
+from speechseq.asr.alignment import forced_align_path, word_timings
+from speechseq.asr.decoding import DecoderConfig
+from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import load_audio
-from speechseq.beam import DecoderConfig
 from speechseq.data.manifest import read_manifest
-from speechseq.inference import Transcriber, char_model_path, default_model_path
+from speechseq.pretrained import char_recognizer_path, default_recognizer_path
 from speechseq.text import normalize_text
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -201,7 +202,7 @@ def main() -> None:
     torch.set_grad_enabled(False)
     chosen = read_manifest(args.sentences)[args.skip : args.skip + args.limit]
     sentences = [normalize_text(u.text) for u in chosen]
-    models = args.model or [default_model_path(), char_model_path()]
+    models = args.model or [default_recognizer_path(), char_recognizer_path()]
 
     with tempfile.TemporaryDirectory(prefix="word-times-") as tmp:
         spoken = {v: synthesize(sentences, v, Path(tmp)) for v in args.voice or list(VOICES)}

@@ -10,37 +10,43 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no p
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
-from speechseq.models.asr import Recognizer, RecognizerConfig
+from speechseq.files import atomic_path
+from speechseq.models import TTS_KINDS, Recognizer, Synthesizer, build_model, config_from_dict
 from speechseq.text import Tokenizer, tokenizer_from_dict
 
 __all__ = [
     "ASR_FORMAT",
+    "TTS_FORMAT",
     "export_recognizer",
+    "export_synthesizer",
     "load_checkpoint",
     "load_recognizer",
+    "load_synthesizer",
+    "asr_state",
+    "model_state",
+    "tts_state",
     "save_checkpoint",
 ]
 
 ASR_FORMAT = "speechseq-asr"
+TTS_FORMAT = "speechseq-tts"
 VERSION = 1
+# the kind of a checkpoint saved before model configs had one
+_DEFAULT_KIND = {ASR_FORMAT: "recognizer", TTS_FORMAT: "attention"}
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """Write atomically: a temporary file in the same folder, then rename, so a kill mid-write
-    never leaves a truncated checkpoint behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    """Write atomically (see :func:`~speechseq.files.atomic_path`), so a kill mid-write never
+    leaves a truncated checkpoint behind."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return Path(path)
 
 
 def load_checkpoint(path: str | Path, expected_format: str | None = ASR_FORMAT) -> dict:
@@ -63,9 +69,11 @@ def load_checkpoint(path: str | Path, expected_format: str | None = ASR_FORMAT) 
     return state
 
 
-def _model_state(
+def model_state(
     fmt: str, model: torch.nn.Module, feature_config: FeatureConfig, tokenizer: Tokenizer
 ) -> dict:
+    """The model part of a checkpoint of format ``fmt`` (``ASR_FORMAT`` or ``TTS_FORMAT``):
+    everything inference needs, including the feature settings a vocoder inverts."""
     return {
         "format": fmt,
         "version": VERSION,
@@ -76,11 +84,15 @@ def _model_state(
     }
 
 
-def _load_model(
-    path: str | Path, fmt: str, model_cls: type, config_cls: type, state: dict | None = None
-) -> tuple:
-    state = state if state is not None else load_checkpoint(path, fmt)
-    model = model_cls(config_cls.from_dict(state["model_config"]))
+def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...]) -> tuple:
+    state = load_checkpoint(path, fmt)
+    try:
+        config = config_from_dict(state["model_config"], _DEFAULT_KIND[fmt])
+    except (KeyError, TypeError, ValueError) as err:
+        raise SpeechseqError(f"{path}: a model config this version cannot build ({err})") from None
+    if config.kind not in kinds:
+        raise SpeechseqError(f"{path}: a {config.kind} model, expected {' or '.join(kinds)}")
+    model = build_model(config)
     model.load_state_dict(state["model"])
     model.eval()
     return (
@@ -91,11 +103,6 @@ def _load_model(
     )
 
 
-def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:
-    """The model part of a checkpoint (everything inference needs)."""
-    return _model_state(ASR_FORMAT, model, feature_config, tokenizer)
-
-
 def load_recognizer(
     path: str | Path,
 ) -> tuple[Recognizer, FeatureConfig, Tokenizer, dict]:
@@ -104,7 +111,18 @@ def load_recognizer(
     Returns:
         model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
     """
-    return _load_model(path, ASR_FORMAT, Recognizer, RecognizerConfig)
+    return _load_model(path, ASR_FORMAT, ("recognizer",))
+
+
+def load_synthesizer(
+    path: str | Path,
+) -> tuple[Synthesizer, FeatureConfig, Tokenizer, dict]:
+    """Rebuild a text-to-speech model (of either kind) from a checkpoint alone.
+
+    Returns:
+        model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
+    """
+    return _load_model(path, TTS_FORMAT, TTS_KINDS)
 
 
 def export_recognizer(
@@ -137,40 +155,6 @@ def _export(fmt: str, src: str | Path, dst: str | Path, half: bool, meta: dict) 
     return save_checkpoint(state, dst)
 
 
-# --- Text-to-speech ----------------------------------------------------------------------------
-
-from speechseq.models.duration_tts import DurationSynthesizer, DurationSynthesizerConfig  # noqa: E402
-from speechseq.models.tts import Synthesizer, SynthesizerConfig  # noqa: E402
-
-TTS_FORMAT = "speechseq-tts"
-
-
-def tts_state(model: Synthesizer, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:
-    """The model part of a text-to-speech checkpoint: everything synthesis needs, including the
-    feature settings a vocoder inverts."""
-    return _model_state(TTS_FORMAT, model, feature_config, tokenizer)
-
-
-def load_synthesizer(
-    path: str | Path,
-) -> tuple[Synthesizer, FeatureConfig, Tokenizer, dict]:
-    """Rebuild a synthesizer from a checkpoint alone.
-
-    Returns:
-        model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
-    """
-    state = load_checkpoint(path, TTS_FORMAT)
-    return _load_model(path, TTS_FORMAT, *synthesizer_classes(state["model_config"]), state)
-
-
-def synthesizer_classes(model_config: dict) -> tuple[type, type]:
-    """The text-to-speech model class and its config class for a saved ``model_config``
-    (``kind: duration`` or the attention model)."""
-    if model_config.get("kind") == "duration":
-        return DurationSynthesizer, DurationSynthesizerConfig
-    return Synthesizer, SynthesizerConfig
-
-
 def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
     """Write a release copy of a text-to-speech checkpoint (no optimizer or training state),
     plus ``meta`` entries for the model card.
@@ -181,10 +165,11 @@ def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path
     return _export(TTS_FORMAT, src, dst, False, meta)
 
 
-__all__ += [
-    "TTS_FORMAT",
-    "export_synthesizer",
-    "load_synthesizer",
-    "synthesizer_classes",
-    "tts_state",
-]
+def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:
+    """The model part of a recognizer checkpoint (everything inference needs)."""
+    return model_state(ASR_FORMAT, model, feature_config, tokenizer)
+
+
+def tts_state(model: torch.nn.Module, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:
+    """The model part of a text-to-speech checkpoint (everything synthesis needs)."""
+    return model_state(TTS_FORMAT, model, feature_config, tokenizer)

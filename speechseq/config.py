@@ -1,7 +1,13 @@
 """Experiment configs: one YAML per experiment, in sections, loaded into frozen dataclasses and
 overridable from the command line (``train.epochs=3`` or ``--train.epochs 3``).
 
-No object construction from YAML: the wiring stays in Python you can grep.
+This module holds the loading machinery and the section both tasks share (:class:`TrainingConfig`);
+each task's own sections and loader live in :mod:`speechseq.asr.config` and
+:mod:`speechseq.tts.config`. No object construction from YAML: the wiring stays in Python you can
+grep.
+
+Paths in a YAML file and in overrides (manifests, ``out_dir``, checkpoints) are taken as they
+are: relative ones are relative to the working directory (a recipe's folder, for its YAML files).
 """
 
 from __future__ import annotations
@@ -9,52 +15,20 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
 import yaml
 
-from speechseq.augment import AugmentConfig
 from speechseq.errors import SpeechseqError
-from speechseq.features import FeatureConfig, SpecAugmentConfig
-from speechseq.models.asr import RecognizerConfig
 
 __all__ = [
-    "AsrExperimentConfig",
-    "DataConfig",
     "TrainingConfig",
-    "load_asr_config",
+    "build_section",
     "parse_overrides",
+    "read_experiment",
 ]
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """Where the data is and how it is batched.
-
-    Args:
-        train_manifest: JSONL manifest of training utterances, or a list of them (joined).
-        dev_manifest: JSONL manifest for validation each epoch (optional).
-        max_batch_seconds: padded audio seconds per batch.
-        max_batch_size: cap on utterances per batch (optional).
-        num_workers: DataLoader worker processes decoding audio.
-        max_duration: skip training utterances longer than this many seconds (optional).
-        tokenizer: the output units: ``char`` (letters, space, apostrophe), ``bpe:N`` (N
-            SentencePiece word pieces learnt from the training transcripts when the run starts)
-            or the path of a SentencePiece ``.model`` file. Unset: ``char`` for a new model, the
-            checkpoint's own when fine-tuning. Set when fine-tuning to units other than the
-            checkpoint's, the model keeps its trained encoder and gets a fresh output layer.
-            The tokenizer is saved in every checkpoint; resuming keeps the checkpoint's.
-    """
-
-    train_manifest: str | tuple[str, ...] = ""
-    dev_manifest: str | None = None
-    max_batch_seconds: float = 200.0
-    max_batch_size: int | None = None
-    num_workers: int = 0
-    max_duration: float | None = None
-    tokenizer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,35 +78,6 @@ class TrainingConfig:
     init_from: str | None = None
 
 
-@dataclass(frozen=True)
-class AsrExperimentConfig:
-    """Everything ``speechseq train asr`` needs, one field per YAML section.
-
-    ``spec_augment: null`` in the YAML turns SpecAugment off; waveform augmentation is off unless
-    an ``augment`` section is given (``augment: {}`` takes its defaults).
-    """
-
-    data: DataConfig = field(default_factory=DataConfig)
-    features: FeatureConfig = field(default_factory=FeatureConfig)
-    model: RecognizerConfig = field(default_factory=RecognizerConfig)
-    spec_augment: SpecAugmentConfig | None = field(default_factory=SpecAugmentConfig)
-    augment: AugmentConfig | None = None
-    train: TrainingConfig = field(default_factory=TrainingConfig)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-_SECTIONS = {
-    "data": DataConfig,
-    "features": FeatureConfig,
-    "model": RecognizerConfig,
-    "spec_augment": SpecAugmentConfig,
-    "augment": AugmentConfig,
-    "train": TrainingConfig,
-}
-
-
 def parse_overrides(args: list[str]) -> dict[str, Any]:
     """``["train.epochs=3", "--model.hidden_size", "128"]`` → ``{"train.epochs": 3, ...}``
     (values parsed as YAML scalars)."""
@@ -180,7 +125,13 @@ def _check_type(value: Any, hint: Any, where: str, name: str) -> Any:
     raise SpeechseqError(f"{where}: {name} must be {expected}, not {value!r}")
 
 
-def _build(cls: type, values: dict, where: str) -> Any:
+def build_section(cls: type, values: dict, where: str) -> Any:
+    """An instance of the section dataclass ``cls`` from ``values``, each checked against its
+    field's type.
+
+    Raises:
+        SpeechseqError: an unknown key or a bad value, named with ``where``.
+    """
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(values) - names
     if unknown:
@@ -191,169 +142,6 @@ def _build(cls: type, values: dict, where: str) -> Any:
         return cls(**values)
     except (TypeError, ValueError) as err:
         raise SpeechseqError(f"{where}: {err}") from None
-
-
-def load_asr_config(
-    path: str | Path | None, overrides: dict[str, Any] | None = None
-) -> AsrExperimentConfig:
-    """Read a YAML experiment file and apply ``section.key`` overrides.
-
-    Raises:
-        SpeechseqError: missing file, bad YAML, unknown section or key, or a bad value.
-    """
-    raw, where = _read_sections(path, list(_SECTIONS))
-    sections = {name: dict(raw.get(name) or {}) for name in _SECTIONS}
-    spec_off = "spec_augment" in raw and raw["spec_augment"] is None
-    augment_on = "augment" in raw and raw["augment"] is not None
-    for key, value in (overrides or {}).items():
-        if "." not in key:
-            raise SpeechseqError(f"override {key!r}: use section.key=value")
-        section, name = key.split(".", 1)
-        if section not in _SECTIONS:
-            raise SpeechseqError(f"override {key!r}: unknown section {section!r}")
-        sections[section][name] = value
-    built = {
-        name: _build(cls, sections[name], f"{where} [{name}]") for name, cls in _SECTIONS.items()
-    }
-    if spec_off and not sections["spec_augment"]:
-        built["spec_augment"] = None
-    if not augment_on and not sections["augment"]:
-        built["augment"] = None
-    return AsrExperimentConfig(**built)
-
-
-# --- Text-to-speech experiments (``speechseq train tts``) -------------------------------------
-
-from speechseq.models.duration_tts import DurationSynthesizerConfig  # noqa: E402
-from speechseq.models.tts import SynthesizerConfig  # noqa: E402 (the TTS part is appended)
-
-
-def tts_feature_config(sample_rate: int = 16000, **overrides: Any) -> FeatureConfig:
-    """Log-mel settings for text-to-speech: 80 mels, 12.5 ms hop, 50 ms window, FFT the next
-    power of two, corpus-global normalisation (invertible, unlike per-utterance)."""
-    win = round(0.05 * sample_rate)
-    values = {
-        "sample_rate": sample_rate,
-        "n_fft": 1 << (win - 1).bit_length(),
-        "win_length": win,
-        "hop_length": round(0.0125 * sample_rate),
-        "n_mels": 80,
-        "normalize": "global",
-        **overrides,
-    }
-    return FeatureConfig(**values)
-
-
-@dataclass(frozen=True)
-class TtsDataConfig:
-    """Where the text-to-speech data is and how it is cut and batched.
-
-    Args:
-        train_manifest: JSONL manifest (audio + text) of one voice.
-        dev_manifest: JSONL manifest for validation (optional).
-        max_batch_seconds: padded audio seconds per batch (before trimming).
-        max_batch_size: cap on utterances per batch (optional).
-        num_workers: DataLoader worker processes decoding audio.
-        max_duration: skip training utterances longer than this many seconds (optional).
-        trim_db: trim leading/trailing audio this many dB below the loudest frame (null = off).
-        trim_margin: seconds of the trimmed edges kept.
-        cache: keep every utterance's features in memory after the first epoch (~92 MB per hour
-            of audio; useful with ``num_workers`` 0, the default).
-        train_durations, dev_durations: per-character frame counts of each utterance
-            (``speechseq.durations.align_corpus``); the duration model (``model.kind:
-            duration``) needs them, the attention model ignores them.
-    """
-
-    train_manifest: str = ""
-    dev_manifest: str | None = None
-    max_batch_seconds: float = 100.0
-    max_batch_size: int | None = None
-    num_workers: int = 0
-    max_duration: float | None = None
-    trim_db: float | None = 40.0
-    trim_margin: float = 0.05
-    cache: bool = True
-    train_durations: str | None = None
-    dev_durations: str | None = None
-
-
-@dataclass(frozen=True)
-class TtsLossConfig:
-    """Terms of the text-to-speech loss (``speechseq.training_tts.compute_tts_loss``).
-
-    Args:
-        mel_loss: ``l1``, ``l2`` or ``l1+l2``, on the frames before and after the postnet.
-        stop_weight: weight of the stop-token binary cross-entropy.
-        stop_pos_weight: weight of its positive (stop) steps, rarer than the others.
-        guided_attention_weight: weight of the guided-attention loss (0 = off).
-        guided_attention_g: width of its diagonal band (fraction of the utterance).
-        duration_weight: weight of the duration model's duration loss (squared error of
-            log(1 + frames) per character).
-    """
-
-    mel_loss: str = "l1"
-    stop_weight: float = 1.0
-    stop_pos_weight: float = 5.0
-    guided_attention_weight: float = 2.0
-    guided_attention_g: float = 0.2
-    duration_weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.mel_loss not in ("l1", "l2", "l1+l2"):
-            raise ValueError(f"mel_loss must be l1, l2 or l1+l2, not {self.mel_loss!r}")
-
-
-@dataclass(frozen=True)
-class TtsValidationConfig:
-    """What each validation measures besides the teacher-forced dev loss.
-
-    Args:
-        recognizer: a speech-to-text checkpoint that transcribes free-running synthesis of dev
-            sentences, giving its character error rate (null = no intelligibility check).
-        sentences: dev sentences synthesized free-running at each validation.
-        max_utterances: dev utterances for the teacher-forced loss (null = all).
-        save_audio: keep the synthesized sentences as wavs in ``out_dir/samples/``.
-        plot: write attention plots (PNG) to ``out_dir/alignments/``.
-        seed: seeds the prenet dropout of validation passes.
-    """
-
-    recognizer: str | None = None
-    sentences: int = 4
-    max_utterances: int | None = None
-    save_audio: bool = True
-    plot: bool = True
-    seed: int = 0
-
-
-@dataclass(frozen=True)
-class TtsExperimentConfig:
-    """Everything ``speechseq train tts`` needs, one field per YAML section (``data``,
-    ``features``, ``model``, ``loss``, ``validation``, ``train``)."""
-
-    data: TtsDataConfig = field(default_factory=TtsDataConfig)
-    features: FeatureConfig = field(default_factory=tts_feature_config)
-    model: SynthesizerConfig | DurationSynthesizerConfig = field(default_factory=SynthesizerConfig)
-    loss: TtsLossConfig = field(default_factory=TtsLossConfig)
-    validation: TtsValidationConfig = field(default_factory=TtsValidationConfig)
-    train: TrainingConfig = field(default_factory=TrainingConfig)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-
-# Training defaults that differ from speech-to-text's.
-TTS_TRAIN_DEFAULTS = {
-    "out_dir": "exp/tts",
-    "epochs": 100,
-    "lr": 1e-3,
-    "weight_decay": 1e-6,
-    "warmup_steps": 200,
-    "final_lr_ratio": 0.1,
-    "grad_clip": 1.0,
-    "checkpoint_every": 200,
-    "log_every": 10,
-    "validate_every": 5,
-}
 
 
 def _read_sections(path: str | Path | None, names: list[str]) -> tuple[dict, str]:
@@ -378,58 +166,27 @@ def _read_sections(path: str | Path | None, names: list[str]) -> tuple[dict, str
     return raw, str(path)
 
 
-def load_tts_config(
-    path: str | Path | None, overrides: dict[str, Any] | None = None
-) -> TtsExperimentConfig:
-    """Read a text-to-speech YAML experiment file and apply ``section.key`` overrides.
 
-    ``features`` defaults to :func:`tts_feature_config` at its ``sample_rate`` (so setting only
-    ``sample_rate: 22050`` gives a 276-sample hop and a 1102-sample window).
+
+def read_experiment(
+    path: str | Path | None, names: list[str], overrides: dict[str, Any] | None
+) -> tuple[dict, dict[str, dict], str]:
+    """Read a YAML experiment file's sections and apply ``section.key`` overrides.
+
+    Returns:
+        the file's raw sections (``{}`` without a file), each of ``names`` as a dict of the
+        values set (file, then overrides), and the file's name for messages.
 
     Raises:
-        SpeechseqError: missing file, bad YAML, unknown section or key, or a bad value.
+        SpeechseqError: missing file, bad YAML, unknown section, or a malformed override.
     """
-    classes = {
-        "data": TtsDataConfig,
-        "features": FeatureConfig,
-        "model": SynthesizerConfig,
-        "loss": TtsLossConfig,
-        "validation": TtsValidationConfig,
-        "train": TrainingConfig,
-    }
-    raw, where = _read_sections(path, list(classes))
-    sections = {name: dict(raw.get(name) or {}) for name in classes}
+    raw, where = _read_sections(path, names)
+    sections = {name: dict(raw.get(name) or {}) for name in names}
     for key, value in (overrides or {}).items():
         section, _, name = key.partition(".")
         if not name:
             raise SpeechseqError(f"override {key!r}: use section.key=value")
-        if section not in classes:
+        if section not in sections:
             raise SpeechseqError(f"override {key!r}: unknown section {section!r}")
         sections[section][name] = value
-    kind = sections["model"].pop("kind", "attention")  # attention (Tacotron) or duration
-    if kind == "duration":
-        classes["model"] = DurationSynthesizerConfig
-    elif kind not in ("attention", "tacotron"):
-        raise SpeechseqError(f"{where} [model]: kind must be attention or duration, not {kind!r}")
-    rate = sections["features"].get("sample_rate", 16000)
-    if not isinstance(rate, int) or isinstance(rate, bool) or rate <= 0:
-        raise SpeechseqError(f"{where} [features]: sample_rate must be a positive int")
-    defaults = {
-        "features": tts_feature_config(rate).to_dict(),
-        "train": TTS_TRAIN_DEFAULTS,
-    }
-    built = {
-        name: _build(cls, {**defaults.get(name, {}), **sections[name]}, f"{where} [{name}]")
-        for name, cls in classes.items()
-    }
-    return TtsExperimentConfig(**built)
-
-
-__all__ += [
-    "TtsDataConfig",
-    "TtsExperimentConfig",
-    "TtsLossConfig",
-    "TtsValidationConfig",
-    "load_tts_config",
-    "tts_feature_config",
-]
+    return raw, sections, where

@@ -1,455 +1,485 @@
-"""The ASR training loop as short named functions, with atomic checkpoints and exact resume.
+"""What the speech-to-text and text-to-speech training loops share.
+
+The two loops (:mod:`speechseq.asr.train`, :mod:`speechseq.tts.train`) differ in their models,
+losses and validation; the rest is here, once: the run folder, the metrics log, the optimizer and
+its warm-up/cosine schedule, one optimizer step, and :class:`EpochLoop`, which walks whole epochs
+of batches and knows when an epoch, and the run, ends.
 
 Example:
-    >>> from speechseq.config import load_asr_config
-    >>> config = load_asr_config("recipes/tiny/asr/hparams/train.yaml", {"train.epochs": 2})
-    >>> best = train_asr(config)          # writes exp/…/best.pt, last.pt, metrics.jsonl
-
-A killed run continues with ``train_asr(config, resume=True)``: model, optimizer, scheduler, data
-order (epoch, batch within the epoch) and random state come back from ``last.pt``.
-
-Under ``torchrun --nproc-per-node N`` every rank runs ``train_asr``: the model is wrapped in
-DistributedDataParallel, each rank reads its share of every global batch (the batches a single
-process would train on), and rank 0 alone writes checkpoints, metrics and the progress bar.
+    >>> loop = EpochLoop(config.train, sampler, make_loader, total_steps, save_last)
+    >>> for batches in loop.epochs():
+    ...     for batch in batches:
+    ...         loss = loss_of(batch)
+    ...         optimizer_step(loss, optimizer, scheduler, scaler, params, clip)
+    ...         loop.stepped(loss=f"{loss.item():.3f}")
+    ...     if loop.validation_due:
+    ...         validate()
+    ...     save_last()
 """
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import time
-from dataclasses import asdict, replace
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
-from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
+import yaml
+from tqdm import tqdm
 
 from speechseq import distributed
-from speechseq.augment import WaveformAugmenter
-from speechseq.checkpoint import ASR_FORMAT, asr_state, load_checkpoint, save_checkpoint
-from speechseq.config import AsrExperimentConfig
-from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr
-from speechseq.decoding import greedy_decode
+from speechseq.checkpoint import load_checkpoint, save_checkpoint
+from speechseq.config import TrainingConfig
+from speechseq.data import DurationBatchSampler, read_manifest
 from speechseq.errors import SpeechseqError
-from speechseq.features import FeatureConfig, FeatureExtractor, SpecAugment
-from speechseq.inference import model_path
-from speechseq.metrics import error_counts
-from speechseq.models.asr import Recognizer, RecognizerConfig
-from speechseq.text import (
-    CharTokenizer,
-    PieceTokenizer,
-    Tokenizer,
-    tokenizer_from_dict,
-    train_piece_tokenizer,
-)
-from speechseq.trainer import (
-    EpochLoop,
-    MetricsLog,
-    load_set,
-    make_optimizer,
-    optimizer_step,
-    pick_device,
-    prepare_out_dir,
-)
 
-__all__ = ["train_asr", "compute_loss", "validate", "compute_global_stats"]
+__all__ = [
+    "Checkpointer",
+    "EpochLoop",
+    "MetricsLog",
+    "WarmupCosine",
+    "feature_stats",
+    "load_set",
+    "make_optimization",
+    "make_optimizer",
+    "make_sampler",
+    "optimizer_step",
+    "pick_device",
+    "prepare_out_dir",
+    "restore_scheduler",
+]
 
 
-def compute_loss(
-    model: Recognizer, features: torch.Tensor, feature_lengths: torch.Tensor, batch: AsrBatch
-) -> torch.Tensor:
-    """Mean CTC loss per utterance, each normalised by its target length.
+class WarmupCosine:
+    """Linear warm-up to 1, then cosine decay to ``final_ratio`` at ``total_steps``."""
 
-    Args:
-        features: (B, T, n_mels) (possibly augmented) features.
-        feature_lengths: (B,) valid frames.
+    def __init__(self, warmup_steps: int, total_steps: int, final_ratio: float) -> None:
+        self.warmup_steps = max(0, warmup_steps)
+        self.total_steps = max(total_steps, self.warmup_steps + 1)
+        self.final_ratio = final_ratio
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return (step + 1) / self.warmup_steps
+        progress = min(1.0, (step - self.warmup_steps) / (self.total_steps - self.warmup_steps))
+        return self.final_ratio + (1 - self.final_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def restore_scheduler(scheduler: torch.optim.lr_scheduler.LambdaLR, state: dict) -> None:
+    """Load a saved LambdaLR state but keep the schedule the config asks for now.
+
+    ``LambdaLR`` saves a callable object's attributes, so a plain ``load_state_dict`` would
+    bring back the old run's ``total_steps``. A resumed run with ``train.epochs`` changed (to
+    end a run early, or to extend it) should follow the new length from the current step on.
     """
-    log_probs, out_lengths = model(features, feature_lengths)  # (B, T', V), (B,)
-    return torch.nn.functional.ctc_loss(
-        log_probs.float().transpose(0, 1),  # (T', B, V)
-        batch.tokens,
-        out_lengths,
-        batch.token_lengths,
-        blank=0,
-        reduction="mean",
-        zero_infinity=True,
+    wanted = dict(scheduler.lr_lambdas[0].__dict__)
+    scheduler.load_state_dict(state)
+    saved = scheduler.lr_lambdas[0].__dict__
+    if saved != wanted and distributed.is_main():
+        print(f"learning-rate schedule changed on resume: {saved} -> {wanted}", file=sys.stderr)
+    saved.clear()
+    saved.update(wanted)
+
+
+def make_optimizer(
+    model: torch.nn.Module, tc: TrainingConfig, total_steps: int
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+    """AdamW with ``tc``'s learning rate, warmed up and cosine-decayed over ``total_steps``."""
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, WarmupCosine(tc.warmup_steps, total_steps, tc.final_lr_ratio)
     )
+    return optimizer, scheduler
 
 
-@torch.no_grad()
-def validate(
-    model: Recognizer, loader: DataLoader, tokenizer: Tokenizer, device: torch.device
-) -> dict[str, float]:
-    """Greedy-decode a dev set: its loss, WER and CER."""
-    model.eval()
-    refs, hyps, loss_sum, n = [], [], 0.0, 0
-    for batch in loader:
-        if batch is None:
-            continue
-        feats, lengths = batch.features.to(device), batch.feature_lengths.to(device)
-        log_probs, out_lengths = model(feats, lengths)
-        batch.tokens, batch.token_lengths = batch.tokens.to(device), batch.token_lengths.to(device)
-        loss = compute_loss(model, feats, lengths, batch)
-        loss_sum += loss.item() * len(batch.texts)
-        n += len(batch.texts)
-        hyps += greedy_decode(log_probs, out_lengths, tokenizer)
-        refs += batch.texts
-    model.train()
-    counts = error_counts(refs, hyps)
-    # Under torchrun each rank decoded its share of the dev set: losses and edit counts add up.
-    totals = [loss_sum, n, *(counts[k] for k in ("word_errors", "words", "char_errors", "chars"))]
-    loss_sum, n, word_errors, words, char_errors, chars = distributed.sum_over_ranks(totals)
-    return {
-        "dev_loss": loss_sum / max(1, n),
-        "dev_wer": word_errors / max(1, words),
-        "dev_cer": char_errors / max(1, chars),
-    }
-
-
-def compute_global_stats(
-    dataset_utterances: list, config: FeatureConfig, max_utterances: int = 500
-) -> FeatureConfig:
-    """Corpus mean and standard deviation per mel channel, from up to ``max_utterances``."""
-    from speechseq.audio import load_audio
-
-    extractor = FeatureExtractor(replace(config, normalize="none"))
-    total, total_sq, frames = 0.0, 0.0, 0
-    for utt in dataset_utterances[:max_utterances]:
-        feats = extractor(load_audio(utt.audio, config.sample_rate)).double()  # (T, n_mels)
-        total = total + feats.sum(0)
-        total_sq = total_sq + feats.square().sum(0)
-        frames += feats.shape[0]
-    mean = total / frames
-    std = (total_sq / frames - mean.square()).clamp(min=1e-8).sqrt()
-    return config.with_stats(mean.float(), std.float())
-
-
-def _make_loader(
-    dataset: AsrDataset, sampler: DurationBatchSampler, workers: int, seed: int
-) -> DataLoader:
-    # A generator of its own keeps DataLoader's per-iterator seed draw off the global RNG, so a
-    # resumed run's dropout/SpecAugment stream matches an uninterrupted one.
-    return DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        collate_fn=collate_asr,
-        num_workers=workers,
-        generator=torch.Generator().manual_seed(seed),
-        persistent_workers=False,
-    )
-
-
-def _rank_share(
-    batch: AsrBatch | None, dataset: AsrDataset, global_batch: list[int]
-) -> tuple[AsrBatch | None, float, float]:
-    """Ready this rank's share of a global batch for DistributedDataParallel.
-
-    DDP averages the ranks' gradients, so a rank's loss (the mean over its ``n`` utterances) is
-    weighted by ``world_size * n / N`` (``N`` in the global batch): the average is then the
-    gradient of the global batch's mean, as in a single process. Features are padded to the
-    global batch's longest, because batch norm's statistics include the padding.
-
-    A rank whose share is empty (a batch with fewer utterances than ranks) or unreadable still
-    has to join every gradient all-reduce: it runs a readable utterance of the batch at weight 0.
-
-    Returns:
-        the batch to train on (None on every rank when no file of the global batch was
-        readable), its loss weight, and the global batch's seconds of audio.
-    """
-    n = len(batch.texts) if batch is not None else 0
-    frames = batch.features.shape[1] if batch is not None else 0
-    seconds = sum(batch.durations) if batch is not None else 0.0
-    sizes = distributed.gather([n, frames, seconds])  # (world_size, 3)
-    total, longest = int(sizes[:, 0].sum()), int(sizes[:, 1].max())
-    if total == 0:
-        return None, 0.0, 0.0
-    if batch is None:
-        items = (dataset[i] for i in global_batch)
-        batch = collate_asr([next((item for item in items if item is not None), None)])
-        if batch is None:
-            raise SpeechseqError(f"rank {distributed.rank()}: cannot read any file of its batch")
-    pad = max(0, longest - batch.features.shape[1])
-    features = torch.nn.functional.pad(batch.features, (0, 0, 0, pad))  # (B, longest, n_mels)
-    weight = distributed.world_size() * n / total
-    return replace(batch, features=features), weight, float(sizes[:, 2].sum())
-
-
-def _any_rank(flag: bool) -> bool:
-    """True on every rank if ``flag`` is on any (so all ranks stop together)."""
-    return distributed.sum_over_ranks([float(flag)])[0] > 0
-
-
-def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train a recognizer as ``config`` says; returns the path of the best checkpoint.
-
-    Launched by torchrun with ``WORLD_SIZE`` > 1, it joins the process group (gloo on CPU, nccl
-    on CUDA) and trains with DistributedDataParallel; see the module docstring.
-
-    Args:
-        config: the experiment.
-        resume: continue from ``out_dir/last.pt`` if it exists (else start fresh).
-        progress: show a progress bar on stderr (rank 0's only).
-
-    Raises:
-        SpeechseqError: bad manifests, an occupied ``out_dir`` without ``resume``, …
-    """
-    device = distributed.init(pick_device(config.train.device))
-    try:
-        return _train_asr(config, resume, progress, device)
-    finally:
-        distributed.cleanup()
-
-
-def new_tokenizer(spec: str, texts: list[str]) -> Tokenizer:
-    """The tokenizer ``DataConfig.tokenizer`` names: ``char``, ``bpe:N`` (learnt from ``texts``,
-    the training transcripts) or a SentencePiece ``.model`` file.
-
-    Raises:
-        SpeechseqError: a spec that is none of these, or a model file that cannot be read.
-    """
-    if spec == "char":
-        return CharTokenizer()
-    if spec.startswith("bpe:"):
-        size = spec.removeprefix("bpe:")
-        if not size.isdigit() or int(size) < 2:
-            raise SpeechseqError(f"data.tokenizer {spec!r}: bpe:N needs a whole N >= 2")
-        return train_piece_tokenizer(texts, int(size))
-    path = Path(spec)
-    if path.suffix != ".model":
-        raise SpeechseqError(
-            f"data.tokenizer {spec!r}: use char, bpe:N or a SentencePiece .model file"
-        )
-    if not path.is_file():
-        raise SpeechseqError(f"{path}: no such SentencePiece model")
-    return PieceTokenizer(path.read_bytes())
-
-
-def _overridden(section: str, asked: object, kept: object, derived: tuple[str, ...]) -> list[str]:
-    """The ``section.key`` settings that the config (``asked``) moves from their defaults to
-    other values than the checkpoint's (``kept``), as ``"model.hidden_size 256 (checkpoint:
-    384)"``. A config that leaves a section out gets its defaults, which are no request, so
-    they are not named; ``derived`` keys are not settings a user makes."""
-    asked_d, kept_d, default_d = asdict(asked), asdict(kept), asdict(type(asked)())
-    return [
-        f"{section}.{key} {value!r} (checkpoint: {kept_d[key]!r})"
-        for key, value in asked_d.items()
-        if key not in derived and value != default_d[key] and value != kept_d[key]
-    ]
-
-
-def _train_asr(
-    config: AsrExperimentConfig, resume: bool, progress: bool, device: torch.device
-) -> Path:
-    tc = config.train
-    if tc.num_threads:
-        torch.set_num_threads(tc.num_threads)
-    world, rank = distributed.world_size(), distributed.rank()
-    out_dir, state = prepare_out_dir(config, resume, ASR_FORMAT)
-    log = MetricsLog(out_dir / "metrics.jsonl")
-
-    train_utts = load_set(config.data.train_manifest, config.data.max_duration)
-    if not train_utts:
-        raise SpeechseqError(f"{config.data.train_manifest}: no training utterances")
-    dev_utts = load_set(config.data.dev_manifest)
-
-    # Resuming takes everything from last.pt; fine-tuning (init_from) the model's side only.
-    init = state
-    if state is None and tc.init_from:
-        init = load_checkpoint(model_path(tc.init_from), ASR_FORMAT)
-        if distributed.is_main():
-            print(f"fine-tuning {tc.init_from}", file=sys.stderr)
-    new_units = False  # fine-tuning into other output units: a fresh output layer
-    if init is not None:
-        feature_config = FeatureConfig.from_dict(init["feature_config"])
-        model_config = RecognizerConfig.from_dict(init["model_config"])
-        tokenizer = tokenizer_from_dict(init["tokenizer"])
-        if state is None and config.data.tokenizer is not None:
-            units = new_tokenizer(config.data.tokenizer, [u.text for u in train_utts])
-            new_units = units.to_dict() != tokenizer.to_dict()
-            if new_units:
-                tokenizer = units
-                model_config = replace(model_config, vocab_size=len(units))
-                if distributed.is_main():
-                    print(
-                        f"new output units ({config.data.tokenizer}, {len(units)} with the "
-                        "blank): the output layer starts afresh",
-                        file=sys.stderr,
-                    )
-        if state is None and distributed.is_main():
-            ignored = _overridden("features", config.features, feature_config, ("mean", "std"))
-            ignored += _overridden("model", config.model, model_config, ("vocab_size", "n_mels"))
-            if ignored:
-                print(
-                    "fine-tuning keeps the checkpoint's features and model, not the config's: "
-                    + ", ".join(ignored),
-                    file=sys.stderr,
-                )
-    else:
-        tokenizer = new_tokenizer(config.data.tokenizer or "char", [u.text for u in train_utts])
-        if isinstance(tokenizer, PieceTokenizer) and distributed.is_main():
-            print(f"output units: {len(tokenizer) - 1} word pieces and the blank", file=sys.stderr)
-        feature_config = config.features
-        if feature_config.normalize == "global" and not feature_config.mean:
-            feature_config = compute_global_stats(train_utts, feature_config)
-        model_config = replace(
-            config.model, vocab_size=len(tokenizer), n_mels=feature_config.n_mels
-        )
-
-    torch.manual_seed(tc.seed)
-    model = Recognizer(model_config)
-    if init is not None:
-        weights = init["model"]
-        if new_units:  # the output layer keeps its fresh weights; everything else is loaded
-            fresh = {k: v for k, v in model.state_dict().items() if k.startswith("output.")}
-            weights = {**weights, **fresh}
-        model.load_state_dict(weights)
-    if world > 1:
-        distributed.convert_sync_batchnorm(model)  # batch statistics over the global batch
-    model = model.to(device)
-    net: torch.nn.Module = model  # what a training step runs: the model, or DDP around it
-    if world > 1:
-        net = DistributedDataParallel(model, [device.index] if device.type == "cuda" else None)
-        # Dropout and SpecAugment draw from the global RNG: give each rank a stream of its own.
-        torch.manual_seed(tc.seed * 1_000_003 + rank + 1)
-    extractor = FeatureExtractor(feature_config)
-    augmenter = (
-        WaveformAugmenter(config.augment, feature_config.sample_rate) if config.augment else None
-    )
-    train_set = AsrDataset(train_utts, extractor, tokenizer, augmenter, tc.seed)
-    sampler = DurationBatchSampler(
-        train_set.durations,
-        config.data.max_batch_seconds,
-        True,
-        tc.seed,
-        config.data.max_batch_size,
-        world,
+def make_sampler(
+    durations: list[float],
+    data: Any,
+    seed: int,
+    shuffle: bool = True,
+    world_size: int = 1,
+    rank: int = 0,
+) -> DurationBatchSampler:
+    """Batches of similar durations, at most ``data.max_batch_seconds`` of padded audio each
+    (``data``: a task's data section). Training batches (``shuffle``) are also capped at
+    ``data.max_batch_size`` utterances and drawn in a seeded order; dev batches keep theirs."""
+    return DurationBatchSampler(
+        durations,
+        data.max_batch_seconds,
+        shuffle,
+        seed if shuffle else 0,
+        data.max_batch_size if shuffle else None,
+        world_size,
         rank,
     )
-    steps_per_epoch = len(sampler.batches())
-    total_steps = tc.max_steps or tc.epochs * steps_per_epoch
-    optimizer, scheduler = make_optimizer(model, tc, total_steps)
-    augment = SpecAugment(config.spec_augment) if config.spec_augment else None
-    dev_loader = None
-    if dev_utts:
-        dev_set = AsrDataset(dev_utts, extractor, tokenizer)
-        dev_sampler = DurationBatchSampler(
-            dev_set.durations, config.data.max_batch_seconds, False, num_replicas=world, rank=rank
-        )
-        dev_loader = _make_loader(dev_set, dev_sampler, config.data.num_workers, tc.seed)
 
-    def checkpoint(name: str, extra: dict | None = None) -> None:
-        """Rank 0 writes; every rank must call it for ``last.pt`` (it gathers their RNGs)."""
+
+def make_optimization(
+    model: torch.nn.Module, tc: TrainingConfig, sampler: DurationBatchSampler
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR, int]:
+    """The optimizer and schedule of a run over ``sampler``'s batches, and its step cap
+    (``train.max_steps``, else ``train.epochs`` passes)."""
+    total_steps = tc.max_steps or tc.epochs * len(sampler.batches())
+    optimizer, scheduler = make_optimizer(model, tc, total_steps)
+    return optimizer, scheduler, total_steps
+
+
+def feature_stats(features: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Corpus mean and standard deviation per channel, (C,) each, of (T, C) feature matrices
+    (accumulated in float64, returned as float32).
+
+    Raises:
+        SpeechseqError: no frames at all.
+    """
+    total, total_sq, frames = 0.0, 0.0, 0
+    for feats in features:
+        feats = feats.double()  # (T, C)
+        total, total_sq = total + feats.sum(0), total_sq + feats.square().sum(0)
+        frames += feats.shape[0]
+    if frames == 0:
+        raise SpeechseqError("no readable training audio to compute feature statistics from")
+    mean = total / frames
+    std = (total_sq / frames - mean.square()).clamp(min=1e-8).sqrt()
+    return mean.float(), std.float()
+
+
+def optimizer_step(
+    loss: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    scaler: torch.amp.GradScaler,
+    parameters: Iterable[torch.Tensor],
+    grad_clip: float,
+) -> torch.Tensor:
+    """Back-propagate ``loss``, clip the gradients' norm, step the optimizer and the schedule.
+
+    Returns:
+        the gradients' norm before clipping (a 0-d tensor).
+    """
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    return grad_norm
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def load_set(paths: str | tuple[str, ...] | None, max_duration: float | None = None) -> list:
+    """The utterances of one manifest or several (joined), less empty and over-long ones."""
+    if not paths:
+        return []
+    utts = [
+        u for path in ([paths] if isinstance(paths, str) else paths) for u in read_manifest(path)
+    ]
+    if max_duration is not None:
+        utts = [u for u in utts if u.duration <= max_duration]
+    return [u for u in utts if u.text.strip()]
+
+
+class MetricsLog:
+    """Append-only JSONL a user can plot (``pandas.read_json(path, lines=True)``); rank 0 alone
+    writes it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, record: dict) -> None:
+        if not distributed.is_main():
+            return
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def prepare_out_dir(config, resume: bool, fmt: str) -> tuple[Path, dict | None]:
+    """Refuse an occupied folder unless resuming; load its ``last.pt`` (of format ``fmt``) when
+    resuming; on rank 0, set an orphaned metrics log aside and write ``config.yaml``.
+
+    Args:
+        config: an experiment config (``train.out_dir``, ``to_dict()``).
+    """
+    out_dir = Path(config.train.out_dir)
+    last = out_dir / "last.pt"
+    if last.exists() and not resume:
+        raise SpeechseqError(
+            f"{out_dir}: holds a run already; pass --resume to continue it, "
+            "or choose another train.out_dir"
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    state = load_checkpoint(last, fmt) if (resume and last.exists()) else None  # every rank
+    if not distributed.is_main():
+        return out_dir, state
+    if state is None and (out_dir / "metrics.jsonl").exists():
+        # A fresh start in a folder whose run never checkpointed: keep the old log, start anew.
+        (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")
+    (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    return out_dir, state
+
+
+class EpochLoop:
+    """Whole epochs of training batches: the run's position, and when an epoch or the run ends.
+
+    The loop owns ``step``, ``epoch`` and ``batch_in_epoch`` (what ``last.pt`` saves for an exact
+    resume), sets the sampler's order for each epoch, shows the progress bar, writes ``last.pt``
+    every ``train.checkpoint_every`` steps, and stops at ``train.epochs``, at the step cap or
+    after ``train.max_minutes``. The trainer runs the model: for every batch it calls
+    :meth:`stepped` after an optimizer step, or :meth:`skipped` for an unusable batch, and it
+    iterates each epoch's batches to the end (no ``break``), which closes the epoch.
+
+    Args:
+        tc: the run's training section.
+        sampler: the training batches; ``set_epoch(epoch, start_batch)`` picks their order.
+        make_loader: a loader over ``sampler`` for an epoch, given that epoch's seed.
+        total_steps: the step cap.
+        save_last: writes ``last.pt`` (on every rank under torchrun: it may gather).
+        progress: show a progress bar (on rank 0 only).
+        any_rank: ``flag -> bool``, true on every rank if it is on any, so that all ranks stop
+            on the same step; the identity in a single process.
+    """
+
+    def __init__(
+        self,
+        tc: TrainingConfig,
+        sampler: DurationBatchSampler,
+        make_loader: Callable[[int], Iterable],
+        total_steps: int,
+        save_last: Callable[[], None],
+        progress: bool = True,
+        any_rank: Callable[[bool], bool] = bool,
+    ) -> None:
+        self.tc, self.sampler, self.make_loader = tc, sampler, make_loader
+        self.total_steps, self.save_last, self.progress = total_steps, save_last, progress
+        self.any_rank = any_rank
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        self.started = time.monotonic()
+        self.compute_before = 0.0  # seconds the run's earlier stretches spent in their loops
+        self.out_of_time = False
+        self.validation_due = False  # after an epoch's batches: validate now?
+        self._stop = False
+        self._bar: tqdm | None = None
+
+    def state(
+        self, optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler
+    ) -> dict:
+        """What an exact resume needs of the optimisation: the optimizer and schedule states and
+        the position (``last.pt``'s ``train_state`` adds the trainer's own entries)."""
+        return {
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "compute_seconds": self.compute(),
+        }
+
+    def restore(
+        self,
+        train_state: dict,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LambdaLR,
+        out_dir: Path,
+    ) -> None:
+        """Load what :meth:`state` saved (the schedule's length stays the config's: see
+        :func:`restore_scheduler`) and say where the run of ``out_dir`` resumes."""
+        try:
+            optimizer.load_state_dict(train_state["optimizer"])
+        except ValueError as mismatch:  # torch's check: other parameter groups or counts
+            # e.g. a run begun before the recognizer's convolutions lost their biases
+            last = out_dir / "last.pt"
+            raise SpeechseqError(
+                f"{last}: its optimizer state is for other parameters than this version's model "
+                "has, so the run cannot be resumed; start a new run in another train.out_dir "
+                f"(a recognizer can start from these weights with train.init_from={last})"
+            ) from mismatch
+        restore_scheduler(scheduler, train_state["scheduler"])
+        self.resume(train_state["step"], train_state["epoch"], train_state["batch_in_epoch"])
+        # absent from checkpoints written before it was kept: their earlier stretches are lost
+        self.compute_before = train_state.get("compute_seconds", 0.0)
+        if distributed.is_main():
+            print(
+                f"resuming {out_dir} at step {self.step} "
+                f"(epoch {self.epoch + 1}, batch {self.batch_in_epoch})",
+                file=sys.stderr,
+            )
+
+    def resume(self, step: int, epoch: int, batch_in_epoch: int) -> None:
+        """Continue from a saved position."""
+        self.step, self.epoch, self.batch_in_epoch = step, epoch, batch_in_epoch
+
+    @property
+    def epoch_number(self) -> int:
+        """The 1-based epoch of the latest step, as ``metrics.jsonl`` labels its rows: mid-epoch
+        the epoch under way (a validation at a ``max_minutes`` stop too), at an epoch's end the
+        one just finished."""
+        return self.epoch + (1 if self.batch_in_epoch else 0)
+
+    def elapsed(self) -> float:
+        """Seconds since the loop was made: this stretch of the run (``max_minutes`` counts it)."""
+        return time.monotonic() - self.started
+
+    def compute(self) -> float:
+        """Seconds the whole run has spent in its loops, over every resume so far: the time
+        ``last.pt`` was saved at for each earlier stretch, plus this stretch's :meth:`elapsed`."""
+        return self.compute_before + self.elapsed()
+
+    def clocks(self) -> dict[str, float]:
+        """The two clocks every ``metrics.jsonl`` row carries, in seconds to a tenth."""
+        return {"elapsed": round(self.elapsed(), 1), "compute": round(self.compute(), 1)}
+
+    def epochs(self) -> Iterator[Iterator]:
+        """Each epoch's batches, from the saved position on, until the run ends."""
+        tc = self.tc
+        while self.epoch < tc.epochs and self.step < self.total_steps and not self.out_of_time:
+            self.sampler.set_epoch(self.epoch, self.batch_in_epoch)
+            yield self._batches(self.make_loader(tc.seed + self.epoch))
+
+    def stepped(self, **postfix: str) -> None:
+        """Count an optimizer step (``postfix`` goes on the progress bar); save ``last.pt`` when
+        due; decide whether the run stops here."""
+        self.step += 1
+        self.batch_in_epoch += 1
+        if self._bar is not None:
+            self._bar.set_postfix(postfix)
+        tc = self.tc
+        if tc.checkpoint_every and self.step % tc.checkpoint_every == 0:
+            self.save_last()
+        if self.step >= self.total_steps:
+            self._stop = True
+        elif tc.max_minutes is not None and self.any_rank(self.elapsed() > 60 * tc.max_minutes):
+            self.out_of_time = self._stop = True
+
+    def skipped(self) -> None:
+        """Pass over a batch without a step (every file in it was unreadable)."""
+        self.batch_in_epoch += 1
+
+    def _batches(self, loader: Iterable) -> Iterator:
+        tc = self.tc
+        epoch_batches = self.batch_in_epoch + len(self.sampler)  # varies a little by epoch
+        self._stop = False
+        self._bar = tqdm(
+            loader,
+            total=epoch_batches,
+            initial=self.batch_in_epoch,
+            desc=f"epoch {self.epoch + 1}/{tc.epochs}",
+            disable=not self.progress or not distributed.is_main(),
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        for batch in self._bar:
+            yield batch
+            if self._stop:
+                break
+        self._bar.close()
+        self._bar = None
+        # The loader ran dry: the epoch is over. Not "batch_in_epoch reached the first epoch's
+        # count": the sampler's jitter changes the count per epoch, and an epoch one batch
+        # short of it then never ended (the loop re-ran its empty remainder forever).
+        # (or the run stopped on its last batch: a run of N whole epochs ends on the step cap)
+        finished = not self._stop or self.batch_in_epoch >= epoch_batches
+        if finished:
+            self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+        run_ended = self.step >= self.total_steps or self.out_of_time or self.epoch >= tc.epochs
+        self.validation_due = run_ended or (finished and self.epoch % tc.validate_every == 0)
+
+
+class Checkpointer:
+    """Writes a run's ``last.pt`` (with everything an exact resume needs) and ``best.pt``
+    (the model at its best validation score), on rank 0.
+
+    Args:
+        out_dir: the run folder.
+        model_part: the checkpoint's model part now (``asr_state`` / ``tts_state``).
+        loop: the run's epoch loop (its position goes into ``last.pt``).
+        optimizer, scheduler: saved in ``last.pt``.
+        config: the experiment (saved in ``last.pt``).
+        best_metric: the validation metric ``best.pt`` is chosen by, lower being better;
+            validations without it leave ``best.pt`` alone.
+        yardstick: how that metric is measured, if it can change between resumes (e.g. the
+            recognizer that gives a CER); a resumed run measured otherwise starts its best over.
+        have_dev: whether the run validates at all; without a dev set ``best.pt`` is the
+            latest model.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        model_part: Callable[[], dict],
+        loop: EpochLoop,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LambdaLR,
+        config: Any,
+        best_metric: str,
+        yardstick: str | None = None,
+        have_dev: bool = True,
+    ) -> None:
+        self.out_dir, self.model_part, self.loop = out_dir, model_part, loop
+        self.optimizer, self.scheduler, self.config = optimizer, scheduler, config
+        self.best_metric, self.yardstick = best_metric, yardstick or best_metric
+        self.have_dev = have_dev
+        self.best = math.inf
+
+    def save(self, name: str, meta: dict | None = None) -> None:
+        """Write ``name`` (``last.pt`` adds the training state). Under torchrun every rank must
+        call it for ``last.pt``: it gathers the ranks' random states."""
+        world = distributed.world_size()
         rank_rngs = (
             distributed.all_gather_object(torch.get_rng_state()) if name == "last.pt" else []
         )
         if not distributed.is_main():
             return
-        ckpt = asr_state(model, feature_config, tokenizer)
+        ckpt = self.model_part()
         if name == "last.pt":
             ckpt["train_state"] = {
-                **loop.state(optimizer, scheduler),
-                "best_wer": best_wer,
+                **self.loop.state(self.optimizer, self.scheduler),
+                "best": self.best,
+                "best_metric": self.yardstick,
                 "rng": torch.get_rng_state(),
-                "config": config.to_dict(),
+                "config": self.config.to_dict(),
             }
             if world > 1:
                 ckpt["train_state"]["rank_rngs"] = rank_rngs
-        ckpt["meta"] = {"step": loop.step, "epoch": loop.epoch, **(extra or {})}
-        save_checkpoint(ckpt, out_dir / name)
+        ckpt["meta"] = {"step": self.loop.step, "epoch": self.loop.epoch, **(meta or {})}
+        save_checkpoint(ckpt, self.out_dir / name)
 
-    loop = EpochLoop(
-        tc,
-        sampler,
-        lambda seed: _make_loader(train_set, sampler, config.data.num_workers, seed),
-        total_steps,
-        lambda: checkpoint("last.pt"),
-        progress,
-        _any_rank,
-    )
-    best_wer = math.inf
-    if state is not None:
-        ts = state["train_state"]
-        loop.restore(ts, optimizer, scheduler, out_dir)
-        best_wer = ts["best_wer"]
-        rank_rngs = ts.get("rank_rngs") or [ts["rng"]]  # one per rank after a torchrun
-        torch.set_rng_state(rank_rngs[rank % len(rank_rngs)])
+    def save_last(self) -> None:
+        self.save("last.pt")
 
-    autocast_dtype = torch.bfloat16 if device.type == "cpu" else torch.float16
-    scaler = torch.amp.GradScaler(device.type, enabled=tc.amp and device.type == "cuda")
-    model.train()
-    for batches in loop.epochs():
-        train_set.epoch = loop.epoch
-        global_batches = sampler.batches() if world > 1 else []
-        window_audio, window_start = 0.0, time.monotonic()
-        for batch in batches:
-            weight, audio_seconds = 1.0, sum(batch.durations) if batch is not None else 0.0
-            if world > 1:
-                batch, weight, audio_seconds = _rank_share(
-                    batch, train_set, global_batches[loop.batch_in_epoch]
-                )
-            if batch is None:  # every file in it was unreadable (each was warned about)
-                loop.skipped()
-                continue
-            feats = batch.features.to(device)
-            lengths = batch.feature_lengths.to(device)
-            batch.tokens, batch.token_lengths = (
-                batch.tokens.to(device),
-                batch.token_lengths.to(device),
-            )
-            if augment is not None:
-                feats = augment(feats, lengths)
-            with torch.autocast(device.type, dtype=autocast_dtype, enabled=tc.amp):
-                loss = compute_loss(net, feats, lengths, batch)
-            grad_norm = optimizer_step(
-                loss * weight if weight != 1 else loss,
-                optimizer,
-                scheduler,
-                scaler,
-                model.parameters(),
-                tc.grad_clip,
-            )
-            window_audio += audio_seconds
-            speed = window_audio / max(1e-9, time.monotonic() - window_start)
-            # the global batch's mean loss: the ranks' weighted losses average to it
-            loss_value = distributed.sum_over_ranks([weight * loss.item()])[0] / world
-            loop.stepped(loss=f"{loss_value:.3f}", speed=f"{speed:.0f}s/s")
-            if loop.step % tc.log_every == 0:
-                log.write(
-                    {
-                        "step": loop.step,
-                        "epoch": loop.epoch_number,
-                        "loss": round(loss_value, 5),
-                        "grad_norm": round(float(grad_norm), 4),
-                        "lr": scheduler.get_last_lr()[0],
-                        "audio_seconds_per_second": round(speed, 2),
-                        **loop.clocks(),
-                    }
-                )
-                window_audio, window_start = 0.0, time.monotonic()
-        metrics: dict = {}
-        if dev_loader is not None and loop.validation_due:
-            metrics = validate(model, dev_loader, tokenizer, device)
-            log.write(
-                {
-                    "step": loop.step,
-                    "epoch": loop.epoch_number,
-                    **{k: round(v, 5) for k, v in metrics.items()},
-                    **loop.clocks(),
-                }
-            )
-            wer, cer = 100 * metrics["dev_wer"], 100 * metrics["dev_cer"]
+    def restore(self, train_state: dict) -> None:
+        """Resume from a ``last.pt``'s training state: the loop's position, the optimizer and
+        schedule, the best score so far and this rank's random state."""
+        ts = train_state
+        self.best = ts.get("best", ts.get("best_wer", math.inf))  # best_wer: older runs
+        saved_by = ts.get("best_metric", self.yardstick)
+        if saved_by != self.yardstick:  # another yardstick's score is no score: start over
             if distributed.is_main():
                 print(
-                    f"step {loop.step}: dev loss {metrics['dev_loss']:.3f}  "
-                    f"WER {wer:.1f}%  CER {cer:.1f}%",
+                    f"best.pt was chosen by {saved_by}, now by {self.yardstick}: the next "
+                    "validation replaces it",
                     file=sys.stderr,
                 )
-        if metrics and metrics["dev_wer"] <= best_wer:
-            best_wer = metrics["dev_wer"]
-            checkpoint("best.pt", metrics)
-        elif dev_loader is None:
-            checkpoint("best.pt")
-        checkpoint("last.pt")
-    distributed.barrier()  # every rank returns once rank 0 has written the checkpoints
-    return out_dir / "best.pt"
+            self.best = math.inf
+        self.loop.restore(ts, self.optimizer, self.scheduler, self.out_dir)
+        rank_rngs = ts.get("rank_rngs") or [ts["rng"]]  # one per rank after a torchrun
+        torch.set_rng_state(rank_rngs[distributed.rank() % len(rank_rngs)])
+
+    def end_epoch(self, metrics: dict) -> None:
+        """After an epoch (and its validation, if one was due): ``best.pt`` if the score
+        improved (or the run has no dev set), then ``last.pt``."""
+        score = metrics.get(self.best_metric)
+        if score is not None and score <= self.best:
+            self.best = score
+            self.save("best.pt", {k: v for k, v in metrics.items() if isinstance(v, float)})
+        elif not self.have_dev:
+            self.save("best.pt")
+        self.save("last.pt")

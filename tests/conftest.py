@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from speechseq.config import load_asr_config
+from speechseq.asr.config import load_asr_config
+from speechseq.asr.train import train_asr
 from speechseq.data import manifest_from_folder, write_manifest
-from speechseq.training import train_asr
 
 # Short, distinct sentences over a small vocabulary: enough for a tiny model to memorise fast.
 SENTENCES = [
@@ -147,11 +147,11 @@ def tts_train_set(tts_manifest):
     """The TTS_SENTENCES as a TtsDataset with features normalised by their own statistics."""
     from dataclasses import replace
 
-    from speechseq.config import tts_feature_config
     from speechseq.data import TtsDataset, read_manifest
     from speechseq.features import FeatureExtractor
     from speechseq.text import CharTokenizer
-    from speechseq.training_tts import tts_feature_stats
+    from speechseq.tts.config import tts_feature_config
+    from speechseq.tts.train import tts_feature_stats
 
     utts = read_manifest(tts_manifest)
     features = tts_feature_config(16000)
@@ -163,8 +163,8 @@ def tts_train_set(tts_manifest):
 @pytest.fixture(scope="session")
 def tts_model_path(tts_manifest, tmp_path_factory) -> Path:
     """A synthesizer trained through the library until it says TTS_SENTENCES (~15 s)."""
-    from speechseq.config import load_tts_config
-    from speechseq.training_tts import train_tts
+    from speechseq.tts.config import load_tts_config
+    from speechseq.tts.train import train_tts
 
     out_dir = tmp_path_factory.mktemp("tts_model")
     overrides = {f"model.{k}": v for k, v in TINY_TTS_MODEL.items()}

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from speechseq.config import AsrExperimentConfig, load_asr_config, parse_overrides
+from speechseq.asr.config import AsrExperimentConfig, load_asr_config
+from speechseq.config import parse_overrides
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, SpecAugmentConfig
 from speechseq.models.asr import RecognizerConfig

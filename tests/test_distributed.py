@@ -17,17 +17,18 @@ import torch
 import yaml
 from typer.testing import CliRunner
 
+from speechseq.asr.config import load_asr_config
+from speechseq.asr.jobs import parse_shard, shard_report
+from speechseq.asr.train import train_asr
 from speechseq.checkpoint import asr_state, load_checkpoint, save_checkpoint
 from speechseq.cli import app
-from speechseq.config import load_asr_config, parse_overrides
+from speechseq.config import parse_overrides
 from speechseq.data import DurationBatchSampler
 from speechseq.distributed import shard
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
-from speechseq.jobs import parse_shard, shard_report
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.text import CharTokenizer
-from speechseq.training import train_asr
 
 runner = CliRunner()
 

@@ -6,11 +6,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from speechseq.beam import DecoderConfig
+from speechseq.asr.decoding import DecoderConfig
 from speechseq.checkpoint import load_recognizer
 from speechseq.cli import app
-from speechseq.inference import char_model_path, default_model_path
+from speechseq.errors import SpeechseqError
 from speechseq.metrics import cer, wer
+from speechseq.pretrained import char_recognizer_path, default_recognizer_path
 
 SAMPLES = Path(__file__).parent.parent / "data" / "samples"
 # Measured on the shipped model (see speechseq/pretrained/README.md): 21.3 % greedy, 24.5 % with
@@ -20,7 +21,7 @@ MAX_SAMPLES_CER = 0.35
 
 
 def test_shipped_model_is_in_the_package_and_small():
-    path = default_model_path()
+    path = default_recognizer_path()
     assert path.parent.parent.name == "speechseq"
     assert path.stat().st_size < 50 * 2**20
     model, features, tokenizer, state = load_recognizer(path)
@@ -32,14 +33,14 @@ def test_shipped_character_recognizer_gives_the_tts_recipe_its_durations(tmp_pat
     """``asr-char.pt``, the character model the TTS recipe aligns with: every sample gets one
     duration per character, summing to the frames TTS training computes; the default (word
     piece) model is turned away with a reason."""
-    from speechseq.config import load_tts_config
     from speechseq.data import read_manifest
-    from speechseq.durations import align_corpus, read_durations
     from speechseq.errors import SpeechseqError
     from speechseq.text import CharTokenizer
+    from speechseq.tts.config import load_tts_config
+    from speechseq.tts.durations import align_corpus, read_durations
 
-    char_model = char_model_path()
-    assert char_model.parent == default_model_path().parent
+    char_model = char_recognizer_path()
+    assert char_model.parent == default_recognizer_path().parent
     assert char_model.stat().st_size < 50 * 2**20
     assert len(load_recognizer(char_model)[2]) == 29
     manifest = tmp_path / "samples.jsonl"
@@ -53,7 +54,7 @@ def test_shipped_character_recognizer_gives_the_tts_recipe_its_durations(tmp_pat
     characters = {u.audio: len(CharTokenizer().encode(u.text)) for u in read_manifest(manifest)}
     assert {audio: len(d) for audio, d in durations.items()} == characters
     with pytest.raises(SpeechseqError, match="word pieces"):
-        align_corpus(manifest, tmp_path / "p.jsonl", default_model_path(), *args, progress=False)
+        align_corpus(manifest, tmp_path / "p.jsonl", default_recognizer_path(), *args, progress=False)
 
 
 def test_transcribe_samples_with_the_default_model(tmp_path, monkeypatch):
@@ -82,52 +83,85 @@ def test_evaluate_default_scores_the_shipped_model(tmp_path, monkeypatch):
     assert len(rows) == 5 and cer(refs, hyps) <= MAX_SAMPLES_CER
 
 
-def _ship_decoding(tmp_path, monkeypatch, lm_name="lm.arpa", **fields):
-    """Point the package's pretrained folder at ``tmp_path``, holding a decoding JSON."""
-    from speechseq import inference
-
+def _tuned_copy(tmp_path, lm_name="lm.arpa", **fields) -> Path:
+    """A checkpoint path in ``tmp_path`` with a decoding JSON beside it (and its LM)."""
     (tmp_path / lm_name).write_text("\\data\\\n")
     body = {"kind": "beam", "beam_size": 40, "lm": lm_name, "lm_weight": 0.7, "word_bonus": 1.5}
     body.update(fields)
-    (tmp_path / inference.DEFAULT_DECODING_NAME).write_text(json.dumps(body))
-    monkeypatch.setattr(inference, "PRETRAINED_DIR", tmp_path)
+    (tmp_path / "model.decoding.json").write_text(json.dumps(body))
+    return tmp_path / "model.pt"
 
 
-def test_auto_decoding_is_the_shipped_tuning_for_the_shipped_model_only(tmp_path, monkeypatch):
-    from speechseq.inference import resolve_decoding
+def test_auto_decoding_is_the_checkpoints_own_tuning(tmp_path):
+    from speechseq.asr.decoding import resolve_decoding, tuned_decoding
 
-    _ship_decoding(tmp_path, monkeypatch)
-    shipped = resolve_decoding(None, shipped_model=True)
+    tuned = tuned_decoding(_tuned_copy(tmp_path))
+    shipped = resolve_decoding(None, tuned)
     assert shipped.kind == "beam" and shipped.lm == str(tmp_path / "lm.arpa")
     assert (shipped.lm_weight, shipped.word_bonus, shipped.beam_size) == (0.7, 1.5, 40)
-    assert resolve_decoding(None, shipped_model=False).kind == "greedy"
-    # an explicit choice wins; what the user leaves unset comes from the shipped tuning
-    assert resolve_decoding(DecoderConfig(kind="greedy"), shipped_model=True).kind == "greedy"
-    own = resolve_decoding(DecoderConfig(kind="beam", lm_weight=0.2), shipped_model=True)
+    assert resolve_decoding(None, None).kind == "greedy"
+    # an explicit choice wins; what the user leaves unset comes from the tuning
+    assert resolve_decoding(DecoderConfig(kind="greedy"), tuned).kind == "greedy"
+    own = resolve_decoding(DecoderConfig(kind="beam", lm_weight=0.2), tuned)
     assert own.lm == str(tmp_path / "lm.arpa") and (own.lm_weight, own.word_bonus) == (0.2, 1.5)
     assert own.beam_size == 40
-    assert resolve_decoding(DecoderConfig(kind="auto", beam_size=5), True).beam_size == 5
+    assert resolve_decoding(DecoderConfig(kind="auto", beam_size=5), tuned).beam_size == 5
     assert shipped.beam_tokens is None  # not in the file: the decoder's default
-    _ship_decoding(tmp_path, monkeypatch, beam_tokens=16)
-    assert resolve_decoding(None, shipped_model=True).beam_tokens == 16
-    assert resolve_decoding(DecoderConfig(kind="beam", beam_tokens=8), True).beam_tokens == 8
-    other_lm = resolve_decoding(DecoderConfig(kind="auto", lm="mine.arpa"), shipped_model=False)
+    tuned = tuned_decoding(_tuned_copy(tmp_path, beam_tokens=16))
+    assert resolve_decoding(None, tuned).beam_tokens == 16
+    assert resolve_decoding(DecoderConfig(kind="beam", beam_tokens=8), tuned).beam_tokens == 8
+    other_lm = resolve_decoding(DecoderConfig(kind="auto", lm="mine.arpa"), None)
     assert other_lm.kind == "beam" and other_lm.lm == "mine.arpa" and other_lm.lm_weight is None
 
 
-def test_no_shipped_decoding_means_greedy(tmp_path, monkeypatch):
-    from speechseq import inference
+def test_no_decoding_json_means_greedy(tmp_path):
+    from speechseq.asr.decoding import resolve_decoding, tuned_decoding
 
-    monkeypatch.setattr(inference, "PRETRAINED_DIR", tmp_path)  # empty: nothing shipped
-    assert inference.default_decoding() is None
-    assert inference.resolve_decoding(None, shipped_model=True).kind == "greedy"
+    assert tuned_decoding(tmp_path / "model.pt") is None
+    assert resolve_decoding(None, tuned_decoding(tmp_path / "model.pt")).kind == "greedy"
+
+
+def test_a_bad_decoding_json_is_a_clear_error(tmp_path):
+    from speechseq.asr.decoding import tuned_decoding
+
+    (tmp_path / "model.decoding.json").write_text("[1, 2]")
+    with pytest.raises(SpeechseqError, match="model.decoding.json"):
+        tuned_decoding(tmp_path / "model.pt")
+
+
+def test_a_copied_shipped_model_keeps_its_tuning_with_its_json(tmp_path):
+    """The tuned decoder travels with the checkpoint: a copy beside a copy of its JSON decodes
+    as the shipped file does; a copy alone decodes greedily."""
+    import shutil
+
+    from speechseq.asr.beam import BeamSearchDecoder
+    from speechseq.asr.transcriber import Transcriber
+
+    shipped = default_recognizer_path()
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(shipped, alone / "mine.pt")
+    assert not isinstance(Transcriber.from_pretrained(alone / "mine.pt").decoder, BeamSearchDecoder)
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    shutil.copy(shipped, tuned / "mine.pt")
+    json_text = shipped.with_suffix(".decoding.json").read_text()
+    (tuned / "mine.decoding.json").write_text(
+        json_text.replace('"lm-default.arpa"', json.dumps(str(shipped.parent / "lm-default.arpa")))
+    )
+    copy = Transcriber.from_pretrained(tuned / "mine.pt")
+    assert isinstance(copy.decoder, BeamSearchDecoder)
+    wavs = sorted(SAMPLES.glob("*.wav"))
+    original = Transcriber.from_pretrained()
+    assert [r.text for r in copy.transcribe(wavs)] == [r.text for r in original.transcribe(wavs)]
 
 
 def test_shipped_decoder_loads_and_is_no_worse_than_greedy_on_the_samples():
     """If the package ships an LM and tuning, the default CLI path uses it and it loads."""
-    from speechseq.inference import Transcriber, default_decoding
+    from speechseq.asr.decoding import tuned_decoding
+    from speechseq.asr.transcriber import Transcriber
 
-    decoding = default_decoding()
+    decoding = tuned_decoding(default_recognizer_path())
     assert decoding is not None, "the package ships asr-default.decoding.json"
     assert Path(decoding.lm).is_file()
     wavs = sorted(SAMPLES.glob("*.wav"))
@@ -151,7 +185,7 @@ VOICE_SENTENCES = ["Hello world, this is speechseq.", "He asked me where I live.
 
 def test_shipped_voice_is_in_the_package_and_small():
     from speechseq.checkpoint import load_synthesizer
-    from speechseq.synthesis import default_voice_path
+    from speechseq.pretrained import default_voice_path
 
     path = default_voice_path()
     assert path.parent.parent.name == "speechseq"
@@ -165,7 +199,7 @@ def test_synthesize_with_the_shipped_voice_is_heard_back(tmp_path, monkeypatch):
     recognizer transcribes back to the text."""
     import soundfile
 
-    from speechseq.inference import Transcriber
+    from speechseq.asr.transcriber import Transcriber
     from speechseq.text import normalize_text
 
     monkeypatch.chdir(tmp_path)

@@ -12,7 +12,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from speechseq.audio import AUDIO_SUFFIXES, audio_duration
 from speechseq.errors import SpeechseqError
+from speechseq.files import atomic_path
 from speechseq.text import normalize_text
 
 __all__ = ["Utterance", "read_jsonl", "read_manifest", "write_manifest", "manifest_from_folder"]
@@ -100,8 +100,7 @@ def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     base = path.parent.resolve()
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, tmp.open("w", encoding="utf-8") as f:
         for utt in utterances:
             audio = Path(utt.audio).resolve()
             try:
@@ -110,7 +109,6 @@ def write_manifest(utterances: Iterable[Utterance], path: str | Path) -> Path:
                 audio_str = str(audio)
             record = {"audio": audio_str, "text": utt.text, "duration": round(utt.duration, 4)}
             f.write(json.dumps(record, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
     return path
 
 

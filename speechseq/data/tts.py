@@ -68,7 +68,7 @@ class TtsDataset(Dataset):
         cache: keep each item after its first extraction (there is no augmentation to redo;
             ~92 MB per hour of audio at 80 mels and 12.5 ms). Each DataLoader worker keeps its
             own cache for one epoch only, so this pays with ``num_workers`` 0.
-        char_frames: audio path → frames per character (``speechseq.durations``); when given,
+        char_frames: audio path → frames per character (``speechseq.tts.durations``); when given,
             items carry ``char_frames`` and an utterance without a usable entry is skipped.
     """
 

@@ -28,6 +28,8 @@ class RecognizerConfig:
     """Shape of a :class:`Recognizer`; saved in every checkpoint.
 
     Args:
+        kind: ``recognizer``, the key of :data:`speechseq.models.MODELS` (checkpoints from
+            before configs had a kind lack it, and load as this).
         vocab_size: output symbols including the CTC blank (id 0).
         n_mels: input feature channels.
         subsampling: time reduction of the front end: 2, 4 or 6 (the first convolution's
@@ -42,6 +44,7 @@ class RecognizerConfig:
         dropout: dropout between GRU layers and before the output layer.
     """
 
+    kind: str = "recognizer"
     vocab_size: int = 29
     n_mels: int = 80
     subsampling: int = 4
@@ -51,6 +54,8 @@ class RecognizerConfig:
     dropout: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.kind != "recognizer":
+            raise ValueError(f"kind must be 'recognizer', not {self.kind!r}")
         if self.subsampling not in _TIME_STRIDES:
             raise ValueError(f"subsampling must be 2, 4 or 6, not {self.subsampling}")
 
@@ -119,7 +124,7 @@ class _ConvFrontEnd(nn.Module):
 class Recognizer(nn.Module):
     """Log-mel features → per-frame log-probabilities over the tokenizer's symbols, for CTC.
 
-    The loss lives on the training side (``speechseq.training.compute_loss``) since CTC needs
+    The loss lives on the training side (``speechseq.asr.train.compute_loss``) since CTC needs
     lengths.
 
     Args:

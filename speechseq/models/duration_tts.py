@@ -5,7 +5,7 @@ In the spirit of Non-Attentive Tacotron: the same character encoder as :mod:`spe
 domain); Gaussian upsampling of the encoder states to the frame rate, each frame also told where
 it is inside its character; a BiLSTM decoder over groups of ``reduction_factor`` frames that
 emits their mels; the same 5-layer postnet. Training uses per-character durations measured on
-the training audio (CTC forced alignment with the recognizer, :mod:`speechseq.durations`); at
+the training audio (CTC forced alignment with the recognizer, :mod:`speechseq.tts.durations`); at
 inference the predicted ones. The decoder is not autoregressive: nothing it emits is fed back,
 so free-running output is the teacher-forced output (no exposure bias), the length is known in
 advance (no stop token that can fire early or never), and inference is deterministic.
@@ -22,27 +22,25 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from speechseq.models.tts_layers import Postnet, TextEncoder, check_tts_shape
+from speechseq.models.tts_layers import Postnet, TextEncoder, TtsConfigBase
 
 __all__ = ["DurationSynthesizer", "DurationSynthesizerConfig"]
 
 
 @dataclass(frozen=True)
-class DurationSynthesizerConfig:
-    """Shape of a :class:`DurationSynthesizer`; saved in every checkpoint (``kind`` tells the
-    two text-to-speech models apart there and in the YAML ``model`` section).
+class DurationSynthesizerConfig(TtsConfigBase):
+    """Shape of a :class:`DurationSynthesizer`; saved in every checkpoint.
 
     Args:
-        vocab_size, n_mels, embedding_dim, encoder_channels, encoder_conv_layers,
-            encoder_kernel_size, postnet_channels, postnet_layers, postnet_kernel_size,
-            dropout: as in :class:`speechseq.models.tts.SynthesizerConfig`.
-        reduction_factor: frames emitted per decoder step (r).
+        kind, vocab_size, n_mels, reduction_factor, embedding_dim, encoder_channels,
+            encoder_conv_layers, encoder_kernel_size, postnet_channels, postnet_layers,
+            postnet_kernel_size, dropout: as in :class:`~speechseq.models.tts_layers.TtsConfigBase`.
         duration_channels, duration_kernel_size: the duration predictor's two convolutions.
         decoder_dim: units per direction of the decoder BiLSTM.
         decoder_layers: its layers.
@@ -52,36 +50,15 @@ class DurationSynthesizerConfig:
     """
 
     kind: str = "duration"
-    vocab_size: int = 29
-    n_mels: int = 80
     reduction_factor: int = 2
-    embedding_dim: int = 128
-    encoder_channels: int = 256
-    encoder_conv_layers: int = 3
-    encoder_kernel_size: int = 5
+    dropout: float = 0.2
     duration_channels: int = 256
     duration_kernel_size: int = 3
     decoder_dim: int = 256
     decoder_layers: int = 2
-    postnet_channels: int = 192
-    postnet_layers: int = 5
-    postnet_kernel_size: int = 5
-    dropout: float = 0.2
     sigma_scale: float = 0.3
     sigma_floor: float = 0.5
     max_frames_per_char: float = 40.0
-
-    def __post_init__(self) -> None:
-        if self.kind != "duration":
-            raise ValueError(f"kind must be 'duration', not {self.kind!r}")
-        check_tts_shape(self.reduction_factor, self.encoder_channels, self.postnet_layers)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> DurationSynthesizerConfig:
-        return cls(**d)
 
 
 class _DurationPredictor(nn.Module):
@@ -144,8 +121,8 @@ class DurationSynthesizer(nn.Module):
 
     :meth:`forward` is the training pass on measured durations; :meth:`infer` generates with
     predicted ones and returns what :meth:`speechseq.models.tts.Synthesizer.infer` returns, so
-    the same :class:`speechseq.synthesis.Speaker` and validation code drive either model. The
-    losses live on the training side (``speechseq.training_tts``).
+    the same :class:`speechseq.tts.speaker.Speaker` and validation code drive either model. The
+    losses live on the training side (``speechseq.tts.train``).
 
     Args:
         config: the model's shape.

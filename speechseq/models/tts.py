@@ -18,37 +18,33 @@ Example:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from speechseq.models.tts_layers import Postnet, TextEncoder, check_tts_shape
+from speechseq.models.tts_layers import Postnet, TextEncoder, TtsConfigBase
 
 __all__ = ["Synthesizer", "SynthesizerConfig"]
 
 
 @dataclass(frozen=True)
-class SynthesizerConfig:
+class SynthesizerConfig(TtsConfigBase):
     """Shape of a :class:`Synthesizer`; saved in every checkpoint. The defaults give 5.0 M
-    parameters (sized like the 4.9 M model in FACTS.md, with a 5-layer postnet).
+    parameters (embedding 128, 3 convolutions of 256, BiLSTM 2×128, prenet 2×128, attention
+    LSTM 256, location-sensitive attention 128, decoder LSTM 512, r = 4, a 5-layer postnet).
 
     Args:
-        vocab_size: input symbols, id 0 being padding.
-        n_mels: mel channels predicted per frame.
-        reduction_factor: frames emitted per decoder step (r).
-        embedding_dim: character embedding size.
-        encoder_channels: channels of the encoder convolutions (and of the BiLSTM output).
-        encoder_conv_layers, encoder_kernel_size: the encoder convolutions.
+        kind, vocab_size, n_mels, reduction_factor, embedding_dim, encoder_channels,
+            encoder_conv_layers, encoder_kernel_size, postnet_channels, postnet_layers,
+            postnet_kernel_size, dropout: as in :class:`~speechseq.models.tts_layers.TtsConfigBase`.
         prenet_dim: units of each of the two prenet layers.
         prenet_dropout: prenet dropout, applied in training and inference alike.
         attention_rnn_dim: attention LSTM units.
         attention_dim: location-sensitive attention's hidden size.
         location_filters, location_kernel_size: its convolution over past attention weights.
         decoder_rnn_dim: decoder LSTM units.
-        postnet_channels, postnet_layers, postnet_kernel_size: the residual postnet.
-        dropout: dropout after encoder and postnet convolutions.
         rnn_dropout: dropout on the attention and decoder LSTM states (training only).
         max_frames_per_char, min_max_frames: :meth:`Synthesizer.infer` stops at
             ``min_max_frames + max_frames_per_char * characters`` frames at the latest.
@@ -56,13 +52,8 @@ class SynthesizerConfig:
             reached the last character).
     """
 
-    vocab_size: int = 29
-    n_mels: int = 80
+    kind: str = "attention"
     reduction_factor: int = 4
-    embedding_dim: int = 128
-    encoder_channels: int = 256
-    encoder_conv_layers: int = 3
-    encoder_kernel_size: int = 5
     prenet_dim: int = 128
     prenet_dropout: float = 0.5
     attention_rnn_dim: int = 256
@@ -70,24 +61,10 @@ class SynthesizerConfig:
     location_filters: int = 32
     location_kernel_size: int = 31
     decoder_rnn_dim: int = 512
-    postnet_channels: int = 192
-    postnet_layers: int = 5
-    postnet_kernel_size: int = 5
-    dropout: float = 0.5
     rnn_dropout: float = 0.1
     max_frames_per_char: float = 10.0
     min_max_frames: int = 40
     stop_threshold: float = 0.5
-
-    def __post_init__(self) -> None:
-        check_tts_shape(self.reduction_factor, self.encoder_channels, self.postnet_layers)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> SynthesizerConfig:
-        return cls(**d)
 
     def max_frames(self, num_chars: int) -> int:
         """The longest output :meth:`Synthesizer.infer` makes for a text of ``num_chars``."""
@@ -166,7 +143,7 @@ class _LocationSensitiveAttention(nn.Module):
 
 class Synthesizer(nn.Module):
     """Character ids → log-mel frames, teacher-forced (:meth:`forward`) or free-running
-    (:meth:`infer`). The losses live on the training side (``speechseq.training_tts``).
+    (:meth:`infer`). The losses live on the training side (``speechseq.tts.train``).
 
     Args:
         config: the model's shape.
@@ -303,8 +280,9 @@ class Synthesizer(nn.Module):
         """Free-running generation, each step fed its own last frame.
 
         An utterance ends at the first step whose stop probability exceeds
-        ``config.stop_threshold`` after its attention has peaked on the last character (a plain
-        threshold cut 5–7 of 40 unseen sentences short in FACTS.md; the gate cut none), or at
+        ``config.stop_threshold`` after its attention has peaked on the last character (in a
+        measured run, a plain threshold cut 5–7 of 40 unseen sentences short; the gate cut
+        none), or at
         ``config.max_frames(characters)`` frames.
 
         Args:

@@ -1,9 +1,10 @@
-"""Building blocks both text-to-speech models share: the character encoder and the postnet.
+"""What both text-to-speech models share: their config's common fields, the character encoder
+and the postnet.
 
 :class:`speechseq.models.tts.Synthesizer` (attention) and
 :class:`speechseq.models.duration_tts.DurationSynthesizer` (durations) read characters and
 refine their mels the same way, so those two pieces live here, sized by plain arguments rather
-than by either model's config.
+than by either model's config; both configs extend :class:`TtsConfigBase`.
 
 Example:
     >>> encoder = TextEncoder(vocab_size=29, embedding_dim=128, channels=256)
@@ -13,12 +14,15 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
 import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-__all__ = ["TextEncoder", "Postnet", "check_tts_shape"]
+__all__ = ["Postnet", "TextEncoder", "TtsConfigBase", "check_tts_shape"]
 
 
 def check_tts_shape(reduction_factor: int, encoder_channels: int, postnet_layers: int) -> None:
@@ -29,6 +33,52 @@ def check_tts_shape(reduction_factor: int, encoder_channels: int, postnet_layers
         raise ValueError("encoder_channels must be even (it is split over two directions)")
     if postnet_layers < 2:
         raise ValueError("postnet_layers must be at least 2")
+
+
+@dataclass(frozen=True)
+class TtsConfigBase:
+    """The fields both text-to-speech configs have; each subclass sets its own ``kind``
+    (``attention`` or ``duration``: the key of :data:`speechseq.models.MODELS`), its
+    ``reduction_factor`` and ``dropout`` defaults and adds its own fields.
+
+    Args:
+        kind: which model the config builds; saved in every checkpoint.
+        vocab_size: input symbols, id 0 being padding.
+        n_mels: mel channels predicted per frame.
+        reduction_factor: frames emitted per decoder step (r).
+        embedding_dim: character embedding size.
+        encoder_channels: channels of the encoder convolutions (and of the BiLSTM output).
+        encoder_conv_layers, encoder_kernel_size: the encoder convolutions.
+        postnet_channels, postnet_layers, postnet_kernel_size: the residual postnet.
+        dropout: dropout after encoder and postnet convolutions.
+    """
+
+    kind: str = ""
+    vocab_size: int = 29
+    n_mels: int = 80
+    reduction_factor: int = 1
+    embedding_dim: int = 128
+    encoder_channels: int = 256
+    encoder_conv_layers: int = 3
+    encoder_kernel_size: int = 5
+    postnet_channels: int = 192
+    postnet_layers: int = 5
+    postnet_kernel_size: int = 5
+    dropout: float = 0.5
+
+    def __post_init__(self) -> None:
+        own = next(f.default for f in fields(self) if f.name == "kind")
+        if self.kind != own:
+            raise ValueError(f"kind must be {own!r}, not {self.kind!r}")
+        check_tts_shape(self.reduction_factor, self.encoder_channels, self.postnet_layers)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]):
+        """Rebuild a saved config; checkpoints from before configs had a ``kind`` lack it."""
+        return cls(**d)
 
 
 def _conv_bn(c_in: int, c_out: int, kernel: int) -> nn.Sequential:

@@ -3,11 +3,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechseq.config import tts_feature_config
 from speechseq.data import TtsDataset, Utterance, collate_tts, read_manifest
 from speechseq.data.tts import trim_silence
 from speechseq.features import FeatureExtractor
 from speechseq.text import CharTokenizer
+from speechseq.tts.config import tts_feature_config
 
 
 def test_trim_silence_cuts_the_quiet_edges():

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
+from speechseq.asr.decoding import greedy_decode
 from speechseq.audio import load_audio
 from speechseq.data import read_manifest
-from speechseq.decoding import greedy_decode
 from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.text import CharTokenizer, train_piece_tokenizer

@@ -3,14 +3,14 @@ from dataclasses import replace
 import pytest
 import torch
 
-from speechseq.config import TtsLossConfig
 from speechseq.data import collate_tts
 from speechseq.models.duration_tts import (
     DurationSynthesizer,
     DurationSynthesizerConfig,
     gaussian_upsample,
 )
-from speechseq.training_tts import compute_duration_tts_loss
+from speechseq.tts.config import TtsLossConfig
+from speechseq.tts.losses import compute_duration_tts_loss
 
 TINY = DurationSynthesizerConfig(
     embedding_dim=32,

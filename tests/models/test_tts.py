@@ -4,10 +4,10 @@ import pytest
 import torch
 from conftest import TINY_TTS_MODEL
 
-from speechseq.config import TtsLossConfig
 from speechseq.data import collate_tts
 from speechseq.models.tts import Synthesizer, SynthesizerConfig
-from speechseq.training_tts import compute_tts_loss, diagonal_score
+from speechseq.tts.config import TtsLossConfig
+from speechseq.tts.losses import compute_tts_loss, diagonal_score
 
 TINY = SynthesizerConfig(**TINY_TTS_MODEL)
 

@@ -5,7 +5,7 @@
 
 The model's log-probs are computed once; each (weight, bonus) pair of the grid then decodes them
 with beam search and the LM, and the pair with the lowest dev WER (CER breaks ties) is written,
-in the form ``speechseq.inference.default_decoding`` reads: ``{"kind": "beam", "beam_size": …,
+in the form ``speechseq.asr.transcriber.default_decoding`` reads: ``{"kind": "beam", "beam_size": …,
 "lm": "<LM file name, beside the JSON>", "lm_weight": …, "word_bonus": …}`` plus the dev figures.
 Only the dev set is looked at: the test sets stay untouched until the final evaluation.
 """
@@ -20,11 +20,11 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from speechseq.asr.beam import BeamSearchDecoder
+from speechseq.asr.decoding import greedy_decode
+from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import load_audio
-from speechseq.beam import BeamSearchDecoder
 from speechseq.data import read_manifest
-from speechseq.decoding import greedy_decode
-from speechseq.inference import Transcriber
 from speechseq.metrics import error_counts
 
 

@@ -6,7 +6,7 @@ recipe's folder):
 
 Force-aligns each transcript with the recognizer on the audio trimmed and featurized exactly as
 TTS training sees it (the config's ``features`` and ``data.trim_db`` / ``data.trim_margin``), so
-each line's durations sum to the mel frames training computes. See speechseq.durations.
+each line's durations sum to the mel frames training computes. See speechseq.tts.durations.
 """  # noqa: E501 (the commands are meant to be copied whole)
 
 import argparse
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from speechseq.config import load_tts_config
-from speechseq.durations import align_corpus
+from speechseq.tts.config import load_tts_config
+from speechseq.tts.durations import align_corpus
 
 
 def main() -> None:

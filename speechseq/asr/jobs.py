@@ -1,0 +1,361 @@
+"""Folder jobs: where each transcript goes, what a re-run skips, and the run report.
+
+A job is meant to be killed and re-run: each transcript file is written atomically (temporary file
++ rename) as soon as its input is done, and a re-run skips every input whose transcripts all
+exist, so nothing finished is redone or lost. Inputs that failed have no transcript and are tried
+again. The report gains one JSON line per input per run, failures and skips included:
+
+    {"run": "2025-01-31T09:12:03.081", "input": "talks/a.wav", "status": "ok",
+     "duration": 3602.4, "seconds": 21.7, "error": null}
+
+``status`` is ``ok``, ``failed`` or ``skipped``; ``duration`` is seconds of audio; ``seconds``
+the processing time spent on the input (see :attr:`TranscriptionResult.seconds`).
+
+A big job splits into parts that run anywhere at once (torchrun ranks, SLURM array tasks): part
+``k`` of ``n`` takes its share of the inputs, balanced by file size (:func:`balanced_part`,
+``plan_job(…, shard=(k, n))``), writes its own transcripts into the shared output tree and
+its own report (:func:`shard_report`).
+
+Example:
+    >>> plan = plan_job(["recordings/"], out_dir=Path("out"), formats=["srt", "json"])
+    >>> summary = run_job(transcriber, plan, report=Path("out/report.jsonl"))
+    >>> print(summary)
+    198 succeeded, 2 failed, 0 skipped
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+import torch
+
+from speechseq import distributed
+from speechseq.asr.transcriber import Transcriber, TranscriptionResult, expand_inputs
+from speechseq.asr.writers import FORMATS, SubtitleOptions, render
+from speechseq.errors import SpeechseqError
+from speechseq.files import write_text_atomic
+
+__all__ = [
+    "JobFile",
+    "JobPlan",
+    "JobSummary",
+    "RunReport",
+    "flat_malloc",
+    "join_ranks",
+    "parse_shard",
+    "plan_job",
+    "report_path",
+    "run_job",
+    "shard_report",
+    "total_over_ranks",
+]
+
+
+@dataclass(frozen=True)
+class JobFile:
+    """An input and the transcript files it gets (none when transcripts are only printed)."""
+
+    input: Path
+    outputs: tuple[Path, ...] = ()
+
+
+@dataclass
+class JobPlan:
+    """What a run will do.
+
+    Attributes:
+        todo: inputs to transcribe.
+        skipped: inputs whose transcripts all exist.
+        missing: inputs that named nothing (a missing file, an empty folder, a glob that matched
+            nothing), as failed results.
+        formats: the transcript formats, in the order of each :attr:`JobFile.outputs`.
+    """
+
+    todo: list[JobFile] = field(default_factory=list)
+    skipped: list[JobFile] = field(default_factory=list)
+    missing: list[TranscriptionResult] = field(default_factory=list)
+    formats: tuple[str, ...] = ("txt",)
+
+
+@dataclass
+class JobSummary:
+    succeeded: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+    def __str__(self) -> str:
+        return f"{self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped"
+
+
+def _root(file: Path, folders: Sequence[Path]) -> Path | None:
+    for folder in folders:
+        if file.is_relative_to(folder):
+            return folder
+    return None
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"3/10"`` → ``(3, 10)``: part 3 (counted from 0) of 10.
+
+    Raises:
+        SpeechseqError: not ``K/N`` with 0 <= K < N.
+    """
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise SpeechseqError(f"--shard {text!r}: expected K/N, e.g. 0/4") from None
+    if not 0 <= index < count:
+        raise SpeechseqError(f"--shard {text!r}: K must be 0 to N-1")
+    return index, count
+
+
+def shard_report(path: Path, index: int, count: int) -> Path:
+    """The report of part ``index`` of ``count``: ``{shard}`` in the name replaced by the
+    index, else ``.shard{index}`` before the suffix (``report.jsonl`` → ``report.shard3.jsonl``),
+    so parts never append to one file; ``path`` itself for an unsplit job."""
+    if "{shard}" in path.name:
+        return path.with_name(path.name.replace("{shard}", str(index)))
+    if count == 1:
+        return path
+    return path.with_name(f"{path.stem}.shard{index}{path.suffix}")
+
+
+def plan_job(
+    inputs: Iterable[str | Path],
+    out_dir: Path | None = None,
+    formats: Sequence[str] = ("txt",),
+    overwrite: bool = False,
+    shard: tuple[int, int] = (0, 1),
+) -> JobPlan:
+    """Find the inputs and decide what to do with each.
+
+    A file found in a folder input keeps its place below that folder under ``out_dir``
+    (``DIR/a/b.wav`` → ``OUT/a/b.srt``); a file named directly goes to ``OUT/b.srt``. Files
+    whose names differ only in their extension (``b.wav`` and ``b.flac`` side by side) keep it,
+    so neither overwrites the other's transcript: ``OUT/a/b.wav.srt`` and ``OUT/a/b.flac.srt``.
+
+    Args:
+        inputs: files, folders (searched recursively) and globs.
+        out_dir: where transcripts go; None to only print them (nothing is skipped).
+        formats: some of :data:`speechseq.asr.writers.FORMATS`, or ``"all"``.
+        overwrite: redo inputs whose transcripts exist.
+        shard: ``(k, n)``: plan only part ``k`` of ``n`` of the files found, split by
+            :func:`balanced_part` (part 0 also reports inputs that named nothing). The split
+            depends only on the inputs, not on what is done, so every part of a re-run takes
+            the same files.
+    """
+    inputs = [str(i) for i in inputs]
+    expanded = (f for fmt in formats for f in (FORMATS if fmt == "all" else [fmt]))
+    wanted = tuple(dict.fromkeys(expanded))  # in order, once each
+    for fmt in wanted:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)} or all")
+    files, missing = expand_inputs(inputs)
+    folders = [Path(i) for i in inputs if Path(i).is_dir()]
+    names = _output_names(files, folders)  # over all files, so every shard names alike
+    index, count = shard
+    files = balanced_part(files, index, count)
+    plan = JobPlan(missing=missing if index == 0 else [], formats=wanted)
+    for file in files:
+        if out_dir is None:
+            plan.todo.append(JobFile(file))
+            continue
+        name = names[file]
+        job = JobFile(file, tuple(out_dir / f"{name}.{fmt}" for fmt in wanted))
+        done = not overwrite and all(out.exists() for out in job.outputs)
+        (plan.skipped if done else plan.todo).append(job)
+    return plan
+
+
+def balanced_part(files: Sequence[Path], index: int, count: int) -> list[Path]:
+    """Part ``index`` of ``count`` of ``files``, the parts balanced by file size.
+
+    Largest file first, each goes to the part with the fewest bytes so far (the lowest index on
+    a tie), so one hour-long recording does not leave its part running long after the others;
+    each part keeps the files' order. Sizes stand in for durations (no file is opened), and the
+    split depends only on the files, so every rank or array task computes the same one.
+    """
+    if not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count} does not exist")
+    sizes = {}
+    for file in files:
+        try:
+            sizes[file] = Path(file).stat().st_size
+        except OSError:  # vanished: it fails later, with a message, in whichever part
+            sizes[file] = 0
+    loads = [0] * count
+    mine = set()
+    for file in sorted(files, key=lambda f: (-sizes[f], str(f))):
+        part = min(range(count), key=lambda k: (loads[k], k))
+        loads[part] += sizes[file] + 1  # + 1: empty files spread too
+        if part == index:
+            mine.add(file)
+    return [f for f in files if f in mine]
+
+
+def _output_names(files: Sequence[Path], folders: Sequence[Path]) -> dict[Path, str]:
+    """Each file's output path below ``out_dir``, without the format's suffix."""
+    relative = {}
+    for file in files:
+        root = _root(file, folders)
+        relative[file] = file.relative_to(root) if root is not None else Path(file.name)
+    stems = Counter(str(rel.with_suffix("")) for rel in relative.values())
+    names = {
+        file: str(rel) if stems[str(rel.with_suffix(""))] > 1 else str(rel.with_suffix(""))
+        for file, rel in relative.items()
+    }
+    seen: dict[str, Path] = {}
+    for file, name in names.items():  # same name in two folders, both named directly
+        if name in seen:
+            raise SpeechseqError(
+                f"{seen[name]} and {file} would write the same transcript ({name}.*); "
+                "pass their common folder instead of the files"
+            )
+        seen[name] = file
+    return names
+
+
+class RunReport:
+    """Appends one JSON line per input to a report file (see the module docstring).
+
+    Args:
+        path: the JSONL file; created with its folder if missing, appended to if not.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.run = datetime.now().isoformat(timespec="milliseconds")  # tells runs apart
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> RunReport:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._file is not None:
+            self._file.close()
+
+    def add(
+        self,
+        input: str | Path,
+        status: str,
+        duration: float = 0.0,
+        seconds: float = 0.0,
+        error: str | None = None,
+    ) -> None:
+        record = {
+            "run": self.run,
+            "input": str(input),
+            "status": status,
+            "duration": round(duration, 3),
+            "seconds": round(seconds, 3),
+            "error": error,
+        }
+        if self._file is None:
+            raise RuntimeError("open the report first: with RunReport(path) as report: …")
+        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._file.flush()  # a killed job keeps every line written so far
+
+
+def run_job(
+    transcriber: Transcriber,
+    plan: JobPlan,
+    report: Path | None = None,
+    options: SubtitleOptions | None = None,
+    num_workers: int = 0,
+    on_result: Callable[[TranscriptionResult], None] | None = None,
+) -> JobSummary:
+    """Transcribe ``plan.todo``, write each input's transcripts as soon as it is done, and log
+    every input (skipped and missing ones too) to ``report``.
+
+    Args:
+        transcriber: the recognizer.
+        plan: from :func:`plan_job`.
+        report: JSONL run report to append to (None: no report).
+        options: subtitle layout for srt and vtt.
+        num_workers: DataLoader worker processes reading audio.
+        on_result: called with each result (missing inputs first) after its files are written.
+
+    Returns:
+        the counts for the summary line.
+    """
+    summary = JobSummary(skipped=len(plan.skipped))
+    outputs = {str(job.input): job.outputs for job in plan.todo}
+    with RunReport(report) if report is not None else contextlib.nullcontext() as log:
+
+        def handle(result: TranscriptionResult) -> None:
+            if result.ok:
+                for fmt, path in zip(plan.formats, outputs.get(result.path, ()), strict=False):
+                    write_text_atomic(path, render(result, fmt, options))
+                summary.succeeded += 1
+            else:
+                summary.failed += 1
+            if log is not None:
+                status = "ok" if result.ok else "failed"
+                log.add(result.path, status, result.duration, result.seconds, result.error)
+            if on_result:
+                on_result(result)
+
+        for job in plan.skipped:
+            if log is not None:
+                log.add(job.input, "skipped")
+        for result in plan.missing:
+            handle(result)
+        for result in transcriber.iter_transcribe([job.input for job in plan.todo], num_workers):
+            handle(result)
+    return summary
+
+
+def join_ranks(part: int, parts: int, device: str) -> tuple[int, int, str]:
+    """Under torchrun, split part ``part`` of ``parts`` further among the ranks (rank r of w
+    takes part ``part * w + r`` of ``parts * w``) and join the process group for the final
+    tally; alone, change nothing.
+
+    Returns:
+        this process's part, the number of parts, and its device.
+    """
+    world = distributed.world_size()  # torchrun's; alone: 1
+    if world == 1:
+        return part, parts, device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    # gloo only for the final tally; ranks finish far apart, so wait for as long as it takes
+    joined = distributed.init(torch.device(device), timedelta(days=7), backend="gloo")
+    return part * world + distributed.rank(), parts * world, str(joined)
+
+
+def total_over_ranks(summary: JobSummary) -> JobSummary:
+    """Every rank's summary added up (each rank waits here for the others: torchrun stops all
+    ranks when one exits non-zero), then the process group left; ``summary`` alone."""
+    if distributed.world_size() == 1:
+        return summary
+    counts = distributed.sum_over_ranks([summary.succeeded, summary.failed, summary.skipped])
+    distributed.cleanup()
+    return JobSummary(*(int(c) for c in counts))
+
+
+def report_path(report: Path | None, out_dir: Path | None, part: int, parts: int) -> Path | None:
+    """Where a job's report goes: ``report``, else ``OUT_DIR/report.jsonl`` when transcripts
+    are written, else nowhere; one report per part (:func:`shard_report`)."""
+    if report is None and out_dir is not None:
+        report = out_dir / "report.jsonl"
+    return None if report is None else shard_report(report, part, parts)
+
+
+def flat_malloc() -> None:
+    """Have glibc serve blocks over 128 KiB with mmap, so each batch's freed tensors go back to
+    the system. Its default adaptive threshold lets the heap fragment: transcribing a 2-hour
+    file, peak RSS crept from 690 MB to 980 MB with the file's length; with this it stays flat."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass  # not glibc: nothing to do

@@ -1,0 +1,467 @@
+"""Transcriber: checkpoint + features + decoder, over files and folders of any length.
+
+Files are read in blocks, cut at pauses into pieces of at most ``max_segment_seconds`` and
+featurized in DataLoader worker processes; the pieces of many files are batched by padded audio
+seconds and decoded greedily; each piece's CTC path gives word times, which are shifted by the
+piece's start, so a file of any length comes back as one result with absolute times.
+
+Example:
+    >>> from speechseq import Transcriber
+    >>> transcriber = Transcriber.from_pretrained("exp/tiny/best.pt")
+    >>> for result in transcriber.transcribe(["a.wav", "b.flac"]):
+    ...     print(result.path, result.text if result.ok else result.error)
+    >>> [(w.word, w.start, w.end) for w in result.words]
+"""
+
+from __future__ import annotations
+
+import glob
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from speechseq.asr.alignment import (
+    Segment,
+    Word,
+    forced_align_path,
+    frame_seconds,
+    make_segment,
+    word_timings,
+)
+from speechseq.asr.beam import BeamSearchDecoder
+from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
+from speechseq.asr.segmentation import is_silence, split_at_pauses
+from speechseq.audio import AUDIO_SUFFIXES, stream_audio
+from speechseq.checkpoint import load_recognizer
+from speechseq.data.manifest import Utterance
+from speechseq.errors import SpeechseqError
+from speechseq.features import FeatureExtractor
+from speechseq.metrics import error_counts
+from speechseq.pretrained import recognizer_path
+
+__all__ = ["EvaluationResult", "Transcriber", "TranscriptionResult", "expand_inputs"]
+
+@dataclass
+class TranscriptionResult:
+    """What became of one input file.
+
+    Attributes:
+        path: the input file.
+        text: the transcript ("" if it failed).
+        duration: seconds of audio (0 if it failed before the end of the file).
+        error: why it failed, or None.
+        segments: the pieces of speech, with word times and confidences (see
+            :mod:`speechseq.asr.alignment`).
+        seconds: processing time spent on this file: reading and features in its worker plus
+            its share (by frames) of the batches it was decoded in.
+    """
+
+    path: str
+    text: str = ""
+    duration: float = 0.0
+    error: str | None = None
+    segments: list[Segment] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def words(self) -> list[Word]:
+        """Every word of every segment, in order."""
+        return [w for s in self.segments for w in s.words]
+
+    def to_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "text": self.text,
+            "duration": round(self.duration, 3),
+            **({"error": self.error} if self.error else {}),
+            "segments": [s.to_dict(i) for i, s in enumerate(self.segments)],
+        }
+
+
+@dataclass
+class EvaluationResult:
+    """Corpus-level scores plus each utterance's hypothesis."""
+
+    wer: float
+    cer: float
+    real_time_factor: float
+    audio_seconds: float
+    seconds: float
+    utterances: list[dict] = field(default_factory=list)
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[TranscriptionResult]]:
+    """Files stay, folders are walked recursively for audio suffixes, globs are expanded.
+
+    Returns:
+        the audio files found (sorted within each input, duplicates removed), and a failed
+        result for each input that matched nothing.
+    """
+    files: list[Path] = []
+    missing: list[TranscriptionResult] = []
+    for item in inputs:
+        item_str = str(item)
+        path = Path(item_str)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+            )
+            if not found:
+                missing.append(TranscriptionResult(item_str, error=f"{item_str}: no audio files"))
+            files += found
+        elif path.exists():
+            files.append(path)
+        elif glob.has_magic(item_str):
+            found = sorted(
+                Path(p) for p in glob.glob(item_str, recursive=True) if Path(p).is_file()
+            )
+            if not found:
+                missing.append(TranscriptionResult(item_str, error=f"{item_str}: matched no files"))
+            files += found
+        else:
+            missing.append(TranscriptionResult(item_str, error=f"{item_str}: no such file"))
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, missing
+
+
+@dataclass
+class _Piece:
+    """A worker's output: one piece of one file, featurized."""
+
+    file: int  # index into the paths
+    index: int  # the piece's place in its file
+    offset: float  # seconds from the file's start
+    duration: float  # seconds
+    features: torch.Tensor  # (frames, n_mels)
+
+
+@dataclass
+class _FileEnd:
+    """A worker's last word on a file: how many pieces it sent, or why it failed."""
+
+    file: int
+    pieces: int
+    duration: float
+    seconds: float  # the worker's busy time on this file
+    error: str | None = None
+
+
+class _PieceStream(IterableDataset):
+    """Files → featurized pieces cut at pauses, then a :class:`_FileEnd` per file.
+
+    Worker ``k`` of ``n`` takes files ``k, k + n, …``, so each file's items come from one worker,
+    in order. Only one block and one piece of a file are in memory at a time.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        extractor: FeatureExtractor,
+        max_segment_seconds: float,
+        block_seconds: float = 30.0,
+    ) -> None:
+        self.paths = list(paths)
+        self.extractor = extractor
+        self.max_segment_seconds = max_segment_seconds
+        self.block_seconds = block_seconds
+
+    def __iter__(self) -> Iterator[_Piece | _FileEnd]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        for i in range(worker, len(self.paths), workers):
+            yield from self._file(i)
+
+    @torch.no_grad()
+    def _file(self, i: int) -> Iterator[_Piece | _FileEnd]:
+        path, rate = self.paths[i], self.extractor.config.sample_rate
+        busy, clock, count, samples, error = 0.0, time.perf_counter(), 0, 0, None
+        try:
+            blocks = stream_audio(path, rate, self.block_seconds)
+            for start, piece in split_at_pauses(blocks, rate, self.max_segment_seconds):
+                samples = start + len(piece)
+                if is_silence(piece, rate):
+                    continue
+                features = self.extractor(piece)  # (frames, n_mels)
+                busy += time.perf_counter() - clock
+                yield _Piece(i, count, start / rate, len(piece) / rate, features)
+                clock = time.perf_counter()
+                count += 1
+        except SpeechseqError as err:
+            error = str(err)
+        except Exception as err:  # one odd file must not end a job over thousands
+            error = f"{path}: {type(err).__name__}: {err}"
+        busy += time.perf_counter() - clock
+        yield _FileEnd(i, count, samples / rate if error is None else 0.0, busy, error)
+
+
+def _identity(item):
+    return item
+
+
+@dataclass
+class _FileState:
+    end: _FileEnd | None = None
+    segments: dict[int, Segment] = field(default_factory=dict)  # piece index → segment
+    decoded: int = 0
+    seconds: float = 0.0
+
+
+class Transcriber:
+    """Speech → text (with word times) with a trained recognizer.
+
+    Args:
+        model: the recognizer.
+        extractor: its feature extractor.
+        tokenizer: its tokenizer.
+        device: where to run.
+        max_batch_seconds: padded audio seconds per batch (bounds memory).
+        max_segment_seconds: longer files are cut at pauses into pieces of at most this long.
+        decoder: ``decode(log_probs (B, T, V), lengths (B,)) -> texts``; default greedy
+            (:func:`speechseq.asr.decoding.make_decoder` builds one from a :class:`DecoderConfig`).
+
+    Example:
+        >>> t = Transcriber.from_pretrained()          # the shipped model
+        >>> result = t.transcribe(["speech.wav"])[0]
+        >>> result.text, [(w.word, w.start, w.end) for w in result.words]
+        ('hello world', [('hello', 0.12, 0.48), ('world', 0.6, 1.04)])
+    """
+
+    def __init__(
+        self,
+        model,
+        extractor,
+        tokenizer,
+        device="cpu",
+        max_batch_seconds=300.0,
+        max_segment_seconds=30.0,
+        decoder=None,
+    ) -> None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.extractor = extractor.to(self.device)
+        self.tokenizer = tokenizer
+        self.max_batch_seconds = max_batch_seconds
+        self.max_segment_seconds = max_segment_seconds
+        self.decoder = decoder or make_decoder(tokenizer)
+        self._beam = isinstance(self.decoder, BeamSearchDecoder)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        path: str | Path | None = None,
+        device: str = "cpu",
+        max_batch_seconds: float = 300.0,
+        max_segment_seconds: float = 30.0,
+        decoding: DecoderConfig | None = None,
+    ) -> Transcriber:
+        """Build from a checkpoint path (None or ``"default"``: the shipped model) and a decoder
+        choice (default "auto": the checkpoint's own tuning, ``NAME.decoding.json`` beside it,
+        if it has one, else greedy decoding; see :func:`~speechseq.asr.decoding.resolve_decoding`).
+        The shipped model's tuning is beam search with the shipped word LM."""
+        path = recognizer_path(path)
+        model, feature_config, tokenizer, _ = load_recognizer(path)
+        decoding = resolve_decoding(decoding, tuned_decoding(path))
+        return cls(
+            model,
+            FeatureExtractor(feature_config),
+            tokenizer,
+            device,
+            max_batch_seconds,
+            max_segment_seconds,
+            decoder=make_decoder(tokenizer, decoding),
+        )
+
+    @property
+    def sample_rate(self) -> int:
+        return self.extractor.config.sample_rate
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds per output frame of the model: the resolution of word times."""
+        return frame_seconds(self.extractor.config, self.model.config)
+
+    @torch.no_grad()
+    def transcribe_waveforms(self, waveforms: Sequence[torch.Tensor]) -> list[str]:
+        """Transcribe (T,) waveforms at :attr:`sample_rate`, as one batch."""
+        return self.decoder(*self._forward(waveforms))
+
+    @torch.no_grad()
+    def log_probs(self, waveforms: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The model's (T'_i, V) CTC log-probabilities of (T,) waveforms at
+        :attr:`sample_rate`, computed as one batch (e.g. for forced alignment)."""
+        log_probs, out_lengths = self._forward(waveforms)
+        return [lp[: int(n)] for lp, n in zip(log_probs, out_lengths, strict=True)]
+
+    def _forward(self, waveforms: Sequence[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = [self.extractor(w.to(self.device)) for w in waveforms]  # each (T_i, n_mels)
+        lengths = torch.tensor([f.shape[0] for f in feats], device=self.device)
+        padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, n_mels)
+        return self.model(padded, lengths)  # (B, T', V), (B,)
+
+    def transcribe(
+        self,
+        paths: Sequence[str | Path],
+        on_result: Callable[[TranscriptionResult], None] | None = None,
+        num_workers: int = 0,
+    ) -> list[TranscriptionResult]:
+        """Transcribe files of any length, batching pieces of similar length together.
+
+        A file that cannot be read gets a result with ``error`` set; the rest go on.
+
+        Args:
+            paths: audio files.
+            on_result: called with each result as soon as it is ready (for progress and
+                writing); results come in the order files finish, not the order given.
+            num_workers: DataLoader worker processes reading and featurizing audio (0: this
+                process does it between batches).
+
+        Returns:
+            one result per path, in the order given.
+        """
+        results: dict[str, TranscriptionResult] = {}
+        for result in self.iter_transcribe(paths, num_workers):
+            results[result.path] = result
+            if on_result:
+                on_result(result)
+        return [results[str(p)] for p in paths if str(p) in results]
+
+    def iter_transcribe(
+        self, paths: Sequence[str | Path], num_workers: int = 0
+    ) -> Iterator[TranscriptionResult]:
+        """Like :meth:`transcribe`, but yields each result as its file finishes and keeps none,
+        so memory does not grow with the number of files."""
+        if not paths:
+            return
+        states = [_FileState() for _ in paths]
+        stream = _PieceStream(
+            paths, FeatureExtractor(self.extractor.config), self.max_segment_seconds
+        )
+        workers = min(num_workers, len(paths))
+        loader = DataLoader(stream, batch_size=None, num_workers=workers, collate_fn=_identity)
+
+        def finished(files: Iterable[int]) -> Iterator[TranscriptionResult]:
+            for i in sorted(files):
+                state, end = states[i], states[i].end
+                if end is None or state.decoded < end.pieces:
+                    continue
+                segments = [state.segments[k] for k in sorted(state.segments)]
+                states[i] = _FileState(end=end, decoded=-1)  # done: drop its segments
+                yield TranscriptionResult(
+                    str(paths[i]),
+                    text=" ".join(s.text for s in segments) if end.error is None else "",
+                    duration=end.duration,
+                    error=end.error,
+                    segments=segments if end.error is None else [],
+                    seconds=end.seconds + state.seconds,
+                )
+
+        # Pieces wait in a pool of about two batches, so each batch gets similar lengths.
+        pool: list[_Piece] = []
+        pool_seconds, pool_limit = 0.0, 2 * self.max_batch_seconds
+        for item in loader:
+            if isinstance(item, _FileEnd):
+                states[item.file].end = item
+                yield from finished([item.file])
+                continue
+            pool.append(item)
+            pool_seconds += self._seconds(item)
+            if pool_seconds >= pool_limit:
+                self._decode(pool, states)
+                yield from finished({p.file for p in pool})
+                pool, pool_seconds = [], 0.0
+        self._decode(pool, states)
+        yield from finished({p.file for p in pool})
+
+    def _seconds(self, piece: _Piece) -> float:
+        return piece.features.shape[0] * self.extractor.config.frame_seconds
+
+    def _batches(self, pieces: list[_Piece]) -> Iterator[list[_Piece]]:
+        pieces = sorted(pieces, key=lambda p: p.features.shape[0])  # similar lengths pad little
+        batch: list[_Piece] = []
+        for piece in pieces:
+            if batch and self._seconds(piece) * (len(batch) + 1) > self.max_batch_seconds:
+                yield batch
+                batch = []
+            batch.append(piece)
+        if batch:
+            yield batch
+
+    @torch.no_grad()
+    def _decode(self, pieces: list[_Piece], states: list[_FileState]) -> None:
+        """Decode pieces in batches; store each piece's words (with times) as a segment."""
+        for batch in self._batches(pieces):
+            started = time.perf_counter()
+            feats = [p.features.to(self.device) for p in batch]
+            lengths = torch.tensor([f.shape[0] for f in feats], device=self.device)
+            padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, n_mels)
+            log_probs, out_lengths = self.model(padded, lengths)  # (B, T', V), (B,)
+            log_probs = log_probs.cpu()
+            texts = self.decoder(log_probs, out_lengths) if self._beam else None
+            for b, piece in enumerate(batch):
+                lp = log_probs[b, : int(out_lengths[b])]  # (T'_b, V)
+                if texts is None:  # greedy: the best path is the alignment (asr.alignment)
+                    path = lp.argmax(dim=-1)  # (T'_b,)
+                else:  # beam: align its transcript to get word times
+                    ids = self.tokenizer.encode(texts[b])
+                    path = forced_align_path(lp, ids, self.tokenizer.blank_id)  # (T'_b,)
+                words = word_timings(
+                    path, lp, self.tokenizer, self.frame_seconds, piece.offset, piece.duration
+                )
+                state = states[piece.file]
+                if words:
+                    state.segments[piece.index] = make_segment(words)
+                state.decoded += 1
+            share = (time.perf_counter() - started) / float(lengths.sum())
+            for piece, length in zip(batch, lengths.tolist(), strict=True):
+                states[piece.file].seconds += share * length
+
+    def evaluate(
+        self, utterances: Sequence[Utterance], on_result: Callable | None = None
+    ) -> EvaluationResult:
+        """WER, CER and real-time factor over manifest utterances (loading time included)."""
+        started = time.perf_counter()
+        results = self.transcribe([u.audio for u in utterances], on_result=on_result)
+        seconds = time.perf_counter() - started
+        failed = [r for r in results if not r.ok]
+        if failed:
+            raise SpeechseqError(failed[0].error or "unreadable audio")
+        counts = error_counts([u.text for u in utterances], [r.text for r in results])
+        per_utt = []
+        for u, r in zip(utterances, results, strict=True):
+            c = error_counts([u.text], [r.text])
+            per_utt.append(
+                {
+                    "audio": u.audio,
+                    "reference": u.text,
+                    "hypothesis": r.text,
+                    "word_errors": c["word_errors"],
+                    "words": c["words"],
+                    "char_errors": c["char_errors"],
+                    "chars": c["chars"],
+                }
+            )
+        audio_seconds = sum(r.duration for r in results)
+        return EvaluationResult(
+            wer=counts["word_errors"] / max(1, counts["words"]),
+            cer=counts["char_errors"] / max(1, counts["chars"]),
+            real_time_factor=seconds / max(1e-9, audio_seconds),
+            audio_seconds=audio_seconds,
+            seconds=seconds,
+            utterances=per_utt,
+        )

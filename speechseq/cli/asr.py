@@ -1,0 +1,255 @@
+"""Speech-to-text commands: ``transcribe``, ``evaluate`` and ``train asr``.
+
+Each parses its arguments and calls the library (:mod:`speechseq.asr`); imports of torch and
+the models happen inside the commands, so ``--help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speechseq.cli.common import (
+    BeamSizeOption,
+    BeamTokensOption,
+    DecoderKind,
+    DecoderOption,
+    LMOption,
+    LMWeightOption,
+    WordBonusOption,
+    decoding,
+    friendly,
+    set_threads,
+)
+from speechseq.errors import SpeechseqError
+
+app = typer.Typer()
+train_app = typer.Typer()
+
+
+class OutputFormat(str, Enum):
+    txt = "txt"
+    json = "json"
+    srt = "srt"
+    vtt = "vtt"
+    tsv = "tsv"
+    all = "all"
+
+
+def _progress(total: int):
+    """A progress bar over files that also shows audio hours done and speed (× real time)."""
+    import time
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="file", file=sys.stderr, disable=None if total > 5 else True)
+    started, audio = time.perf_counter(), 0.0
+
+    def update(result) -> None:
+        nonlocal audio
+        audio += result.duration
+        speed = audio / max(1e-9, time.perf_counter() - started)
+        bar.set_postfix_str(f"{audio / 3600:.2f} h audio, {speed:.0f}× real time", refresh=False)
+        bar.update(1)
+
+    return bar, update
+
+
+@app.command()
+@friendly
+def transcribe(
+    inputs: Annotated[
+        list[str], typer.Argument(help="Audio files, folders (searched recursively) or globs.")
+    ],
+    model: Annotated[
+        Path | None, typer.Option("--model", "-m", help="Checkpoint (default: the shipped model).")
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir",
+            "-o",
+            help="Write transcript files here (folders mirrored) instead of printing "
+            "PATH<TAB>TEXT lines; a re-run skips inputs whose files all exist.",
+        ),
+    ] = None,
+    fmt: Annotated[
+        list[OutputFormat],
+        typer.Option("--format", "-f", help="Transcript format; repeat for several, or all."),
+    ] = [OutputFormat.txt],  # noqa: B006 (typer reads the default; it is never mutated)
+    overwrite: Annotated[
+        bool, typer.Option(help="Redo inputs whose transcript files exist (default: skip them).")
+    ] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            help="Append one JSON line per input (status, duration, seconds, error) here "
+            "(default: OUTPUT_DIR/report.jsonl with --output-dir, else none)."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option(help="Processes reading and featurizing audio (0: the main one).")
+    ] = 1,
+    batch_seconds: Annotated[
+        float, typer.Option(help="Padded audio seconds per batch (bounds memory).")
+    ] = 300.0,
+    segment_seconds: Annotated[
+        float, typer.Option(help="Longer audio is cut at pauses into pieces this long at most.")
+    ] = 30.0,
+    max_line_width: Annotated[
+        int, typer.Option(help="Subtitles (srt, vtt): characters per line; 0 = no limit.")
+    ] = 42,
+    max_line_count: Annotated[
+        int, typer.Option(help="Subtitles: lines per cue; 0 = no limit (a cue per segment).")
+    ] = 2,
+    max_words_per_line: Annotated[
+        int, typer.Option(help="Subtitles: words per line; 0 = no limit.")
+    ] = 0,
+    decoder: DecoderOption = DecoderKind.auto,
+    beam_size: BeamSizeOption = None,
+    lm: LMOption = None,
+    lm_weight: LMWeightOption = None,
+    word_bonus: WordBonusOption = None,
+    beam_tokens: BeamTokensOption = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(
+            help="Do only part K of N (K from 0) of the inputs, e.g. for a SLURM array task; "
+            "under torchrun each rank takes its part of that."
+        ),
+    ] = None,
+) -> None:
+    """Transcribe audio files of any length, with word times; exits 1 if any input failed
+    (each failure is named on stderr). Under torchrun the ranks split the inputs."""
+    from speechseq import distributed
+    from speechseq.asr import jobs
+    from speechseq.asr.transcriber import Transcriber
+    from speechseq.asr.writers import SubtitleOptions
+
+    set_threads(threads)
+    jobs.flat_malloc()
+    part, parts = jobs.parse_shard(shard) if shard else (0, 1)
+    part, parts, device = jobs.join_ranks(part, parts, device)
+    transcriber = Transcriber.from_pretrained(
+        model,
+        device=device,
+        max_batch_seconds=batch_seconds,
+        max_segment_seconds=segment_seconds,
+        decoding=decoding(decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens),
+    )
+    plan = jobs.plan_job(inputs, output_dir, [f.value for f in fmt], overwrite, (part, parts))
+    report = jobs.report_path(report, output_dir, part, parts)
+    options = SubtitleOptions(
+        max_line_width=max_line_width or None,
+        max_line_count=max_line_count or None,
+        max_words_per_line=max_words_per_line or None,
+    )
+    todo = {str(job.input) for job in plan.todo}
+    bar, progress = _progress(len(todo) if distributed.is_main() else 0)  # 0: no bar
+
+    def on_result(result) -> None:
+        if not result.ok:
+            bar.write(f"error: {result.error}", file=sys.stderr)
+        elif output_dir is None:
+            bar.write(f"{result.path}\t{result.text}", file=sys.stdout)
+        if result.path in todo:  # not an input that named nothing
+            progress(result)
+
+    summary = jobs.run_job(transcriber, plan, report, options, workers, on_result)
+    bar.close()
+    line = str(summary)
+    if summary.skipped:
+        line += " (transcripts exist; --overwrite to redo)"
+    typer.echo(f"shard {part}/{parts}: {line}" if parts > 1 else line, err=True)
+    ranks = distributed.world_size()
+    summary = jobs.total_over_ranks(summary)
+    if ranks > 1 and distributed.is_main():
+        typer.echo(f"all ranks: {summary}", err=True)
+    if summary.failed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@friendly
+def evaluate(
+    model: Annotated[
+        Path,
+        typer.Argument(help="Checkpoint to evaluate, or 'default' for the shipped recognizer."),
+    ],
+    manifest: Annotated[Path, typer.Argument(help="JSONL manifest with reference texts.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write per-utterance results (JSONL).")
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
+    batch_seconds: Annotated[float, typer.Option(help="Padded audio seconds per batch.")] = 300.0,
+    decoder: DecoderOption = DecoderKind.auto,
+    beam_size: BeamSizeOption = None,
+    lm: LMOption = None,
+    lm_weight: LMWeightOption = None,
+    word_bonus: WordBonusOption = None,
+    beam_tokens: BeamTokensOption = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+) -> None:
+    """Print WER, CER and real-time factor of MODEL on MANIFEST (--decoder auto: greedy, or
+    for the shipped model its tuned beam search and LM; --decoder greedy|beam to choose)."""
+    from tqdm import tqdm
+
+    from speechseq.asr.transcriber import Transcriber
+    from speechseq.data import read_manifest
+    from speechseq.files import write_text_atomic
+
+    if output is not None and output.exists() and not overwrite:
+        raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
+    set_threads(threads)
+    utterances = read_manifest(manifest)
+    if not utterances:
+        raise SpeechseqError(f"{manifest}: holds no utterances")
+    transcriber = Transcriber.from_pretrained(
+        model,
+        device=device,
+        max_batch_seconds=batch_seconds,
+        decoding=decoding(decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens),
+    )
+    with tqdm(total=len(utterances), unit="utt", file=sys.stderr, disable=None) as bar:
+        result = transcriber.evaluate(utterances, on_result=lambda _: bar.update(1))
+    typer.echo(f"utterances  {len(utterances)}")
+    typer.echo(f"audio       {result.audio_seconds / 60:.1f} min")
+    typer.echo(f"WER         {100 * result.wer:.2f} %")
+    typer.echo(f"CER         {100 * result.cer:.2f} %")
+    typer.echo(f"RTF         {result.real_time_factor:.4f}")
+    if output is not None:
+        lines = (json.dumps(u, ensure_ascii=False) + "\n" for u in result.utterances)
+        write_text_atomic(output, "".join(lines))
+
+
+@train_app.command(
+    "asr", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+@friendly
+def train_asr_command(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="YAML experiment file.")],
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in train.out_dir from its last.pt.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a BiGRU-CTC recognizer. Extra arguments override the YAML:
+    section.key=value or --section.key value (e.g. train.epochs=5 --model.hidden_size 128)."""
+    from speechseq import distributed
+    from speechseq.asr.config import load_asr_config
+    from speechseq.asr.train import train_asr
+    from speechseq.config import parse_overrides
+
+    cfg = load_asr_config(config, parse_overrides(list(ctx.args)))
+    best = train_asr(cfg, resume=resume, progress=progress)  # under torchrun: on every rank
+    if distributed.is_main():
+        typer.echo(f"best checkpoint: {best}", err=True)

@@ -1,0 +1,137 @@
+"""What the command files share: turning errors into one line, library warnings into lines,
+thread settings, and the decoder options of ``transcribe`` and ``evaluate``.
+
+Nothing here imports torch at module level: ``speechseq --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import warnings
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speechseq.errors import SpeechseqError
+
+__all__ = [
+    "BeamSizeOption",
+    "BeamTokensOption",
+    "DecoderKind",
+    "DecoderOption",
+    "LMOption",
+    "LMWeightOption",
+    "WordBonusOption",
+    "decoding",
+    "fail",
+    "friendly",
+    "set_threads",
+    "warnings_as_lines",
+]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Say ``error: message`` on stderr; the ``typer.Exit`` to raise with ``code``."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def friendly(func):
+    """Turn a SpeechseqError into one line on stderr and exit code 2, not a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except SpeechseqError as err:
+            raise fail(str(err)) from None
+        except KeyboardInterrupt:
+            raise fail("interrupted", 130) from None
+
+    return wrapper
+
+
+@contextlib.contextmanager
+def warnings_as_lines():
+    """Show library warnings (skipped files, …) as plain ``warning: …`` lines on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for warning in caught:
+                typer.echo(f"warning: {warning.message}", err=True)
+
+
+def set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+class DecoderKind(str, Enum):
+    auto = "auto"
+    greedy = "greedy"
+    beam = "beam"
+
+
+DecoderOption = Annotated[
+    DecoderKind,
+    typer.Option(
+        "--decoder",
+        help="auto: the model's own tuned decoder (MODEL.decoding.json beside it; the shipped "
+        "model's is beam search with the shipped word LM), else greedy, or beam if --lm is "
+        "given. greedy: fastest. beam: beam search (with the tuned LM unless --lm).",
+    ),
+]
+BeamSizeOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Beam search: hypotheses kept per frame (default: the model's tuned value, "
+        "else 50).",
+    ),
+]
+LMOption = Annotated[
+    Path | None,
+    typer.Option(help="Beam search: word n-gram LM, ARPA or KenLM binary (speechseq lm build)."),
+]
+LMWeightOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Beam search: weight of the LM's log10 scores (default: the model's tuned value, "
+        "else 1.0)."
+    ),
+]
+WordBonusOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Beam search: score added per word (default: the model's tuned value, else 0.0)."
+    ),
+]
+BeamTokensOption = Annotated[
+    int | None,
+    typer.Option(
+        min=1,
+        help="Beam search: tokens tried per frame, the most probable first; fewer is faster "
+        "(default: the model's tuned value, else 32; the vocabulary's size: all).",
+    ),
+]
+
+
+def decoding(
+    decoder: DecoderKind,
+    beam_size: int | None,
+    lm: Path | None,
+    lm_weight: float | None,
+    word_bonus: float | None,
+    beam_tokens: int | None,
+):
+    """The :class:`~speechseq.asr.decoding.DecoderConfig` the decoder options ask for."""
+    from speechseq.asr.decoding import DecoderConfig
+
+    return DecoderConfig(decoder.value, beam_size, lm, lm_weight, word_bonus, beam_tokens)

@@ -1,0 +1,101 @@
+"""Text-to-speech commands: ``synthesize`` and ``train tts``.
+
+Each parses its arguments and calls the library (:mod:`speechseq.tts`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speechseq.cli.common import friendly, set_threads, warnings_as_lines
+
+app = typer.Typer()
+train_app = typer.Typer()
+
+
+@app.command()
+@friendly
+def synthesize(
+    text: Annotated[str | None, typer.Argument(help="The text to speak (quote it).")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Audio file to write, for TEXT.")
+    ] = None,
+    text_file: Annotated[
+        Path | None,
+        typer.Option(help="Speak each non-blank line of this file into its own file instead."),
+    ] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="For --text-file: write line N to OUTPUT_DIR/NNNN.wav; files that exist are "
+            "skipped (a re-run finishes a killed job)."
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model", "-m", help="Text-to-speech checkpoint (default: the shipped voice)."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace audio files that exist.")] = False,
+    seed: Annotated[
+        int, typer.Option(help="Seeds the randomness kept at inference: same seed, same audio.")
+    ] = 0,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+) -> None:
+    """Speak TEXT into a file (-o out.wav), or each line of --text-file into --output-dir.
+    Long text is split into sentences, joined with short pauses."""
+    from speechseq.tts.jobs import plan_synthesis, run_synthesis
+    from speechseq.tts.speaker import Speaker
+
+    plan = plan_synthesis(text, output, text_file, output_dir, overwrite)
+    set_threads(threads)
+    speaker = Speaker.from_pretrained(model, device=device, seed=seed) if plan.todo else None
+
+    def written(path: Path, result) -> None:
+        for i, ended in enumerate(result.stopped):
+            if not ended:
+                typer.echo(
+                    f"warning: {path}: sentence {i + 1} reached the length limit without "
+                    "stopping; its end may be garbled",
+                    err=True,
+                )
+        rtf = result.seconds / max(1e-9, result.duration)
+        typer.echo(f"wrote {path}: {result.duration:.2f} s of audio (RTF {rtf:.3f})", err=True)
+
+    if speaker is not None:
+        run_synthesis(speaker, plan, written)
+    if plan.skipped:
+        typer.echo(
+            f"{len(plan.todo)} written, {plan.skipped} skipped (files exist; "
+            "--overwrite to redo)",
+            err=True,
+        )
+
+
+@train_app.command(
+    "tts", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
+@friendly
+def train_tts_command(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Argument(help="YAML experiment file.")],
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in train.out_dir from its last.pt.")
+    ] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train a Tacotron-style synthesizer. Extra arguments override the YAML:
+    section.key=value or --section.key value (e.g. train.epochs=5 --model.reduction_factor 3)."""
+    from speechseq.config import parse_overrides
+    from speechseq.tts.config import load_tts_config
+    from speechseq.tts.train import train_tts
+
+    cfg = load_tts_config(config, parse_overrides(list(ctx.args)))
+    with warnings_as_lines():
+        best = train_tts(cfg, resume=resume, progress=progress)
+    typer.echo(f"best checkpoint: {best}", err=True)

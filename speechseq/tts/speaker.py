@@ -1,0 +1,207 @@
+"""Speaker: text → speech with a trained synthesizer and a vocoder.
+
+Text of any length is split into sentences (long ones further at commas, then between words),
+each is normalised like training transcripts (:func:`~speechseq.text.normalize_text`), the
+sentences are generated as one batch, vocoded, and joined with a short pause.
+
+Example:
+    >>> from speechseq.tts.speaker import Speaker
+    >>> speaker = Speaker.from_pretrained()            # the shipped voice
+    >>> waveform, sample_rate = speaker.synthesize("Hello world. This is speechseq.")
+    >>> save_audio("hello.wav", waveform, sample_rate)
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from speechseq.checkpoint import load_synthesizer
+from speechseq.errors import SpeechseqError
+from speechseq.features import FeatureConfig
+from speechseq.models import Synthesizer
+from speechseq.pretrained import voice_path
+from speechseq.text import CharTokenizer, normalize_text
+from speechseq.tts.vocoder import GriffinLimVocoder, Vocoder
+
+__all__ = ["Speaker", "Synthesis", "split_sentences"]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
+
+
+def _chunk_words(text: str, max_chars: int) -> list[str]:
+    chunks, current = [], ""
+    for word in text.split():
+        if current and len(current) + 1 + len(word) > max_chars:
+            chunks.append(current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    return chunks + ([current] if current else [])
+
+
+def split_sentences(text: str, max_chars: int = 300) -> list[str]:
+    """Normalised sentences of ``text``, none longer than ``max_chars`` characters.
+
+    Sentences end at ``.``, ``!``, ``?`` or a line break; one that is still too long once
+    normalised is cut at commas, semicolons and colons, then between words. Pieces with nothing
+    speakable are dropped.
+
+    Example:
+        >>> split_sentences("Hello, world! It's 5 o'clock.")
+        ['hello world', "it's five o'clock"]
+    """
+    out: list[str] = []
+    for sentence in _SENTENCE_END.split(text):
+        normalised = normalize_text(sentence)
+        if len(normalised) <= max_chars:
+            out += [normalised] if normalised else []
+            continue
+        for clause in _CLAUSE_END.split(sentence):
+            out += _chunk_words(normalize_text(clause), max_chars)
+    return out
+
+
+@dataclass
+class Synthesis:
+    """What :meth:`Speaker.speak` made of one text.
+
+    Attributes:
+        waveform: (T,) samples of all sentences, joined with pauses.
+        sample_rate: samples per second.
+        sentences: the normalised sentences spoken, in order.
+        stopped: per sentence, True if the model ended it, False if it ran to the length cap
+            (a failure: the output is likely garbled at the end).
+        seconds: wall-clock time the synthesis took.
+    """
+
+    waveform: torch.Tensor
+    sample_rate: int
+    sentences: list[str] = field(default_factory=list)
+    stopped: list[bool] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.waveform.numel() / self.sample_rate
+
+
+class Speaker:
+    """Text → waveform with a trained :class:`~speechseq.models.tts.Synthesizer`.
+
+    Args:
+        model: the synthesizer.
+        feature_config: the features it was trained on (the vocoder inverts them).
+        tokenizer: its tokenizer.
+        vocoder: mel → waveform (default: Griffin-Lim, 32 iterations).
+        device: where to run the model.
+        seed: seeds the prenet dropout kept at inference, so the same text always gives the same
+            audio; None gives a different rendition each call.
+        pause_seconds: silence between sentences.
+        max_sentence_chars: longer sentences are cut (see :func:`split_sentences`).
+        max_batch: sentences generated together.
+
+    Example:
+        >>> speaker = Speaker.from_pretrained("exp/tts/best.pt")
+        >>> waveform, rate = speaker.synthesize("Some text.")
+    """
+
+    def __init__(
+        self,
+        model: Synthesizer,
+        feature_config: FeatureConfig,
+        tokenizer: CharTokenizer,
+        vocoder: Vocoder | None = None,
+        device: str = "cpu",
+        seed: int | None = 0,
+        pause_seconds: float = 0.3,
+        max_sentence_chars: int = 300,
+        max_batch: int = 16,
+    ) -> None:
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.feature_config = feature_config
+        self.tokenizer = tokenizer
+        self.vocoder = vocoder or GriffinLimVocoder(feature_config)
+        self.seed = seed
+        self.pause_seconds = pause_seconds
+        self.max_sentence_chars = max_sentence_chars
+        self.max_batch = max_batch
+
+    @classmethod
+    def from_pretrained(
+        cls, path: str | Path | None = None, device: str = "cpu", seed: int | None = 0
+    ) -> Speaker:
+        """Build from a text-to-speech checkpoint (default: the shipped voice)."""
+        model, feature_config, tokenizer, _ = load_synthesizer(voice_path(path))
+        return cls(model, feature_config, tokenizer, device=device, seed=seed)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.vocoder.sample_rate
+
+    def sentences(self, text: str) -> list[str]:
+        """The normalised sentences :meth:`speak` would say.
+
+        Raises:
+            SpeechseqError: nothing in ``text`` can be spoken (empty, or only symbols).
+        """
+        sentences = split_sentences(text, self.max_sentence_chars)
+        sentences = [s for s in sentences if self.tokenizer.encode(s)]
+        if not sentences:
+            shown = text.strip()
+            shown = f"{shown[:40]!r}" + ("…" if len(shown) > 40 else "") if shown else "empty"
+            raise SpeechseqError(f"nothing to say: the text ({shown}) has no letters or digits")
+        return sentences
+
+    @torch.no_grad()
+    def speak(self, text: str) -> Synthesis:
+        """Synthesize ``text`` of any length, with details (see :class:`Synthesis`).
+
+        Raises:
+            SpeechseqError: nothing in ``text`` can be spoken.
+        """
+        started = time.perf_counter()
+        sentences = self.sentences(text)
+        pieces, stopped = [], []
+        for start in range(0, len(sentences), self.max_batch):
+            group = sentences[start : start + self.max_batch]
+            ids = [torch.tensor(self.tokenizer.encode(s)) for s in group]
+            lengths = torch.tensor([len(i) for i in ids])
+            tokens = torch.nn.utils.rnn.pad_sequence(ids, batch_first=True)  # (B, L)
+            mels, mel_lengths, _, ended = self.model.infer(
+                tokens.to(self.device), lengths, seed=self.seed
+            )  # (B, T, n_mels), (B,)
+            for i, n in enumerate(mel_lengths.tolist()):
+                pieces.append(self.vocoder(mels[i, :n].cpu()))
+                stopped.append(bool(ended[i]))
+        pause = torch.zeros(round(self.pause_seconds * self.sample_rate))
+        joined = [pieces[0]]
+        for piece in pieces[1:]:
+            joined += [pause, piece]
+        return Synthesis(
+            waveform=torch.cat(joined),
+            sample_rate=self.sample_rate,
+            sentences=sentences,
+            stopped=stopped,
+            seconds=time.perf_counter() - started,
+        )
+
+    def synthesize(self, text: str) -> tuple[torch.Tensor, int]:
+        """Synthesize ``text`` of any length.
+
+        Returns:
+            (T,) samples in [-1, 1] and the sample rate.
+
+        Raises:
+            SpeechseqError: nothing in ``text`` can be spoken.
+        """
+        result = self.speak(text)
+        return result.waveform, result.sample_rate

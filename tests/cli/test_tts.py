@@ -1,0 +1,123 @@
+"""``speechseq synthesize`` and ``speechseq train tts`` through the command line."""
+
+import json
+
+import soundfile as sf
+import yaml
+from conftest import TINY_TTS_MODEL, TTS_SENTENCES
+from typer.testing import CliRunner
+
+from speechseq.cli import app
+from speechseq.data import read_manifest
+
+runner = CliRunner()
+
+
+def _error_line(result) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def test_synthesize_writes_a_wav_of_plausible_length(tts_model_path, tts_manifest, tmp_path):
+    out = tmp_path / "out.wav"
+    text = TTS_SENTENCES[1].capitalize() + "."
+    result = runner.invoke(
+        app, ["synthesize", text, "-o", str(out), "--model", str(tts_model_path)]
+    )
+    assert result.exit_code == 0, result.stderr
+    info = sf.info(out)
+    assert info.samplerate == 16000 and info.channels == 1 and info.subtype == "PCM_16"
+    spoken = read_manifest(tts_manifest)[1].duration  # espeak-ng's, with its silences
+    assert 0.5 * spoken < info.duration < 1.3 * spoken
+    assert "wrote" in result.stderr and not list(tmp_path.glob(".*"))  # no temporary left
+
+
+def test_synthesize_never_overwrites_without_the_flag(tts_model_path, tmp_path):
+    out = tmp_path / "out.wav"
+    out.write_bytes(b"keep me")
+    args = ["synthesize", "yes no stop", "-o", str(out), "-m", str(tts_model_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "--overwrite" in _error_line(result)
+    assert out.read_bytes() == b"keep me"
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.stderr
+    assert sf.info(out).duration > 0.3
+
+
+def test_synthesize_text_file_writes_a_file_per_line(tts_model_path, tmp_path):
+    lines = tmp_path / "lines.txt"
+    lines.write_text(f"{TTS_SENTENCES[0]}\n\n{TTS_SENTENCES[2]}\n")
+    out_dir = tmp_path / "out"
+    args = ["synthesize", "--text-file", str(lines), "--output-dir", str(out_dir)]
+    args += ["-m", str(tts_model_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["0001.wav", "0003.wav"]  # line numbers
+    first = (out_dir / "0001.wav").read_bytes()
+    (out_dir / "0003.wav").write_bytes(b"old")
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "2 skipped" in again.stderr
+    assert (out_dir / "0003.wav").read_bytes() == b"old"
+    redo = runner.invoke(app, [*args, "--overwrite"])
+    assert redo.exit_code == 0
+    assert (out_dir / "0001.wav").read_bytes() == first  # deterministic
+    assert sf.info(out_dir / "0003.wav").duration > 0.3
+
+
+def test_synthesize_bad_text_is_one_line_and_exit_2(tts_model_path, tmp_path):
+    model = ["-m", str(tts_model_path)]
+    for text in ("", "   ", "### -- !!"):
+        result = runner.invoke(app, ["synthesize", text, "-o", str(tmp_path / "x.wav"), *model])
+        assert result.exit_code == 2 and "nothing to say" in _error_line(result)
+    lines = tmp_path / "lines.txt"
+    lines.write_text("yes no stop\n***\n")
+    out_dir = tmp_path / "out"
+    args = ["synthesize", "--text-file", str(lines), "--output-dir", str(out_dir), *model]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "lines.txt:2" in _error_line(result)
+    assert not out_dir.exists()  # checked before anything was spoken
+    lines.write_text("\n\n")
+    assert "holds no text" in _error_line(runner.invoke(app, args))
+    missing = runner.invoke(
+        app,
+        ["synthesize", "hello", "-o", str(tmp_path / "y.wav")] + ["-m", str(tmp_path / "none.pt")],
+    )
+    assert missing.exit_code == 2 and "none.pt" in _error_line(missing)
+    neither = runner.invoke(app, ["synthesize", *model])
+    assert neither.exit_code == 2 and "--text-file" in _error_line(neither)
+    no_output = runner.invoke(app, ["synthesize", "hello", *model])
+    assert no_output.exit_code == 2 and "-o" in _error_line(no_output)
+    assert not (tmp_path / "x.wav").exists() and not (tmp_path / "y.wav").exists()
+
+
+def test_synthesize_without_a_shipped_voice_names_model(tmp_path, monkeypatch):
+    monkeypatch.setattr("speechseq.pretrained.PRETRAINED_DIR", tmp_path)
+    result = runner.invoke(app, ["synthesize", "hello", "-o", str(tmp_path / "a.wav")])
+    assert result.exit_code == 2 and "--model" in _error_line(result)
+
+
+def test_train_tts_command(tts_manifest, tmp_path):
+    out_dir = tmp_path / "exp"
+    config = tmp_path / "tts.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"train_manifest": str(tts_manifest), "max_batch_seconds": 10},
+                "model": TINY_TTS_MODEL,
+                "train": {"out_dir": str(out_dir), "max_steps": 2, "log_every": 1},
+            }
+        )
+    )
+    args = ["train", "tts", str(config), "train.epochs=1", "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert (out_dir / "best.pt").is_file() and "best checkpoint" in result.stderr
+    records = [json.loads(x) for x in (out_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1]  # one epoch of one batch
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--resume" in _error_line(again)
+    resumed = runner.invoke(app, [*args, "--resume", "train.epochs=2"])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert "resuming" in resumed.stderr
