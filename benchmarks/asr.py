@@ -48,7 +48,8 @@ from pathlib import Path
 import torch
 
 from speechseq.asr.decoding import DecoderConfig, resolve_decoding, tuned_decoding
-from speechseq.asr.transcriber import Transcriber, expand_inputs
+from speechseq.asr.jobs import expand_inputs
+from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import load_audio
 from speechseq.data.manifest import Utterance, read_manifest
 from speechseq.errors import SpeechseqError

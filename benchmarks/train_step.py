@@ -42,15 +42,16 @@ import torch
 
 from speechseq.asr.alignment import ctc_min_frames
 from speechseq.asr.config import AsrExperimentConfig, load_asr_config
-from speechseq.asr.train import compute_loss, new_tokenizer
+from speechseq.asr.train import compute_loss
 from speechseq.augment import WaveformAugmenter
 from speechseq.config import parse_overrides
 from speechseq.data import AsrBatch, AsrDataset, DurationBatchSampler, collate_asr
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor, SpecAugment
 from speechseq.models.asr import Recognizer
-from speechseq.text import CharTokenizer, Tokenizer
-from speechseq.training import load_set, make_optimizer, optimizer_step
+from speechseq.optim import make_optimizer, optimizer_step
+from speechseq.text import CharTokenizer, Tokenizer, new_tokenizer
+from speechseq.training import load_set
 
 
 @dataclass

@@ -166,8 +166,6 @@ def _read_sections(path: str | Path | None, names: list[str]) -> tuple[dict, str
     return raw, str(path)
 
 
-
-
 def read_experiment(
     path: str | Path | None, names: list[str], overrides: dict[str, Any] | None
 ) -> tuple[dict, dict[str, dict], str]:

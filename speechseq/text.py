@@ -16,6 +16,7 @@ import re
 import string
 import unicodedata
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import TypeAlias
 
 from num2words import num2words
@@ -29,6 +30,7 @@ __all__ = [
     "Tokenizer",
     "train_piece_tokenizer",
     "tokenizer_from_dict",
+    "new_tokenizer",
     "BLANK",
 ]
 
@@ -267,3 +269,27 @@ def tokenizer_from_dict(d: dict) -> Tokenizer:
     if kind == "sentencepiece":
         return PieceTokenizer.from_dict(d)
     raise SpeechseqError(f"unknown tokenizer type {kind!r}")
+
+
+def new_tokenizer(spec: str, texts: list[str]) -> Tokenizer:
+    """The tokenizer ``DataConfig.tokenizer`` names: ``char``, ``bpe:N`` (learnt from ``texts``,
+    the training transcripts) or a SentencePiece ``.model`` file.
+
+    Raises:
+        SpeechseqError: a spec that is none of these, or a model file that cannot be read.
+    """
+    if spec == "char":
+        return CharTokenizer()
+    if spec.startswith("bpe:"):
+        size = spec.removeprefix("bpe:")
+        if not size.isdigit() or int(size) < 2:
+            raise SpeechseqError(f"data.tokenizer {spec!r}: bpe:N needs a whole N >= 2")
+        return train_piece_tokenizer(texts, int(size))
+    path = Path(spec)
+    if path.suffix != ".model":
+        raise SpeechseqError(
+            f"data.tokenizer {spec!r}: use char, bpe:N or a SentencePiece .model file"
+        )
+    if not path.is_file():
+        raise SpeechseqError(f"{path}: no such SentencePiece model")
+    return PieceTokenizer(path.read_bytes())

@@ -54,7 +54,9 @@ def test_shipped_character_recognizer_gives_the_tts_recipe_its_durations(tmp_pat
     characters = {u.audio: len(CharTokenizer().encode(u.text)) for u in read_manifest(manifest)}
     assert {audio: len(d) for audio, d in durations.items()} == characters
     with pytest.raises(SpeechseqError, match="word pieces"):
-        align_corpus(manifest, tmp_path / "p.jsonl", default_recognizer_path(), *args, progress=False)
+        align_corpus(
+            manifest, tmp_path / "p.jsonl", default_recognizer_path(), *args, progress=False
+        )
 
 
 def test_transcribe_samples_with_the_default_model(tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import glob
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
@@ -38,8 +39,9 @@ from typing import TextIO
 import torch
 
 from speechseq import distributed
-from speechseq.asr.transcriber import Transcriber, TranscriptionResult, expand_inputs
+from speechseq.asr.transcriber import Transcriber, TranscriptionResult
 from speechseq.asr.writers import FORMATS, SubtitleOptions, render
+from speechseq.audio import AUDIO_SUFFIXES
 from speechseq.errors import SpeechseqError
 from speechseq.files import write_text_atomic
 
@@ -48,6 +50,7 @@ __all__ = [
     "JobPlan",
     "JobSummary",
     "RunReport",
+    "expand_inputs",
     "flat_malloc",
     "join_ranks",
     "parse_shard",
@@ -93,6 +96,46 @@ class JobSummary:
 
     def __str__(self) -> str:
         return f"{self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped"
+
+
+def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[TranscriptionResult]]:
+    """Files stay, folders are walked recursively for audio suffixes, globs are expanded.
+
+    Returns:
+        the audio files found (sorted within each input, duplicates removed), and a failed
+        result for each input that matched nothing.
+    """
+    files: list[Path] = []
+    missing: list[TranscriptionResult] = []
+    for item in inputs:
+        item_str = str(item)
+        path = Path(item_str)
+        if path.is_dir():
+            found = sorted(
+                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+            )
+            if not found:
+                missing.append(TranscriptionResult(item_str, error=f"{item_str}: no audio files"))
+            files += found
+        elif path.exists():
+            files.append(path)
+        elif glob.has_magic(item_str):
+            found = sorted(
+                Path(p) for p in glob.glob(item_str, recursive=True) if Path(p).is_file()
+            )
+            if not found:
+                missing.append(TranscriptionResult(item_str, error=f"{item_str}: matched no files"))
+            files += found
+        else:
+            missing.append(TranscriptionResult(item_str, error=f"{item_str}: no such file"))
+    seen: set[Path] = set()
+    unique = []
+    for f in files:
+        key = f.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(f)
+    return unique, missing
 
 
 def _root(file: Path, folders: Sequence[Path]) -> Path | None:

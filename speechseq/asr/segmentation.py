@@ -8,6 +8,10 @@ whenever it exceeds ``max_seconds``, in the middle of the longest quiet stretch 
 it needs no threshold tuned to the recording's level or noise floor; a piece whose every frame is
 below :data:`SILENCE_DB` is pure silence and :func:`is_silence` says so, so callers can skip it.
 
+:class:`PieceStream` does this for many files at once, in DataLoader workers: each file is read in
+blocks, cut at pauses, and each piece featurized, so a file of any length is held one block and
+one piece at a time.
+
 Example:
     >>> blocks = stream_audio("lecture.flac", 16000)
     >>> for start, piece in split_at_pauses(blocks, 16000, max_seconds=30):
@@ -16,11 +20,28 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import torch
+from torch.utils.data import IterableDataset, get_worker_info
 
-__all__ = ["SILENCE_DB", "frame_rms_db", "find_pause", "split_at_pauses", "is_silence"]
+from speechseq.audio import stream_audio
+from speechseq.errors import SpeechseqError
+from speechseq.features import FeatureExtractor
+
+__all__ = [
+    "SILENCE_DB",
+    "FileEnd",
+    "Piece",
+    "PieceStream",
+    "find_pause",
+    "frame_rms_db",
+    "is_silence",
+    "split_at_pauses",
+]
 
 FRAME_SECONDS = 0.01
 SMOOTH_SECONDS = 0.2
@@ -119,3 +140,73 @@ def is_silence(waveform: torch.Tensor, sample_rate: int) -> bool:
     """True when every 10 ms frame of (T,) ``waveform`` is below :data:`SILENCE_DB`."""
     frame = max(1, round(FRAME_SECONDS * sample_rate))
     return len(waveform) == 0 or bool(frame_rms_db(waveform, frame).max() < SILENCE_DB)
+
+
+@dataclass
+class Piece:
+    """A worker's output: one piece of one file, featurized."""
+
+    file: int  # index into the paths
+    index: int  # the piece's place in its file
+    offset: float  # seconds from the file's start
+    duration: float  # seconds
+    features: torch.Tensor  # (frames, n_mels)
+
+
+@dataclass
+class FileEnd:
+    """A worker's last word on a file: how many pieces it sent, or why it failed."""
+
+    file: int
+    pieces: int
+    duration: float
+    seconds: float  # the worker's busy time on this file
+    error: str | None = None
+
+
+class PieceStream(IterableDataset):
+    """Files → featurized pieces cut at pauses, then a :class:`FileEnd` per file.
+
+    Worker ``k`` of ``n`` takes files ``k, k + n, …``, so each file's items come from one worker,
+    in order. Only one block and one piece of a file are in memory at a time.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path],
+        extractor: FeatureExtractor,
+        max_segment_seconds: float,
+        block_seconds: float = 30.0,
+    ) -> None:
+        self.paths = list(paths)
+        self.extractor = extractor
+        self.max_segment_seconds = max_segment_seconds
+        self.block_seconds = block_seconds
+
+    def __iter__(self) -> Iterator[Piece | FileEnd]:
+        info = get_worker_info()
+        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
+        for i in range(worker, len(self.paths), workers):
+            yield from self._file(i)
+
+    @torch.no_grad()
+    def _file(self, i: int) -> Iterator[Piece | FileEnd]:
+        path, rate = self.paths[i], self.extractor.config.sample_rate
+        busy, clock, count, samples, error = 0.0, time.perf_counter(), 0, 0, None
+        try:
+            blocks = stream_audio(path, rate, self.block_seconds)
+            for start, piece in split_at_pauses(blocks, rate, self.max_segment_seconds):
+                samples = start + len(piece)
+                if is_silence(piece, rate):
+                    continue
+                features = self.extractor(piece)  # (frames, n_mels)
+                busy += time.perf_counter() - clock
+                yield Piece(i, count, start / rate, len(piece) / rate, features)
+                clock = time.perf_counter()
+                count += 1
+        except SpeechseqError as err:
+            error = str(err)
+        except Exception as err:  # one odd file must not end a job over thousands
+            error = f"{path}: {type(err).__name__}: {err}"
+        busy += time.perf_counter() - clock
+        yield FileEnd(i, count, samples / rate if error is None else 0.0, busy, error)

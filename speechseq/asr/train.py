@@ -35,13 +35,13 @@ from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor, SpecAugment
 from speechseq.metrics import error_counts
 from speechseq.models import Recognizer, RecognizerConfig
+from speechseq.optim import make_optimization, optimizer_step
 from speechseq.pretrained import recognizer_path
 from speechseq.text import (
-    CharTokenizer,
     PieceTokenizer,
     Tokenizer,
+    new_tokenizer,
     tokenizer_from_dict,
-    train_piece_tokenizer,
 )
 from speechseq.training import (
     Checkpointer,
@@ -49,14 +49,12 @@ from speechseq.training import (
     MetricsLog,
     feature_stats,
     load_set,
-    make_optimization,
     make_sampler,
-    optimizer_step,
     pick_device,
     prepare_out_dir,
 )
 
-__all__ = ["compute_global_stats", "compute_loss", "new_tokenizer", "train_asr", "validate"]
+__all__ = ["compute_global_stats", "compute_loss", "train_asr", "validate"]
 
 
 def compute_loss(
@@ -196,30 +194,6 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
         return _run(config, resume, progress, device)
     finally:
         distributed.cleanup()
-
-
-def new_tokenizer(spec: str, texts: list[str]) -> Tokenizer:
-    """The tokenizer ``DataConfig.tokenizer`` names: ``char``, ``bpe:N`` (learnt from ``texts``,
-    the training transcripts) or a SentencePiece ``.model`` file.
-
-    Raises:
-        SpeechseqError: a spec that is none of these, or a model file that cannot be read.
-    """
-    if spec == "char":
-        return CharTokenizer()
-    if spec.startswith("bpe:"):
-        size = spec.removeprefix("bpe:")
-        if not size.isdigit() or int(size) < 2:
-            raise SpeechseqError(f"data.tokenizer {spec!r}: bpe:N needs a whole N >= 2")
-        return train_piece_tokenizer(texts, int(size))
-    path = Path(spec)
-    if path.suffix != ".model":
-        raise SpeechseqError(
-            f"data.tokenizer {spec!r}: use char, bpe:N or a SentencePiece .model file"
-        )
-    if not path.is_file():
-        raise SpeechseqError(f"{path}: no such SentencePiece model")
-    return PieceTokenizer(path.read_bytes())
 
 
 def _overridden(section: str, asked: object, kept: object, derived: tuple[str, ...]) -> list[str]:
@@ -403,9 +377,7 @@ def validate_and_log(
     rounded = {k: round(v, 5) for k, v in metrics.items()}
     log.write({"step": loop.step, "epoch": loop.epoch_number, **rounded, **loop.clocks()})
     wer, cer = 100 * metrics["dev_wer"], 100 * metrics["dev_cer"]
-    _say(
-        f"step {loop.step}: dev loss {metrics['dev_loss']:.3f}  WER {wer:.1f}%  CER {cer:.1f}%"
-    )
+    _say(f"step {loop.step}: dev loss {metrics['dev_loss']:.3f}  WER {wer:.1f}%  CER {cer:.1f}%")
     return metrics
 
 

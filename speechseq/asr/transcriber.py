@@ -15,14 +15,13 @@ Example:
 
 from __future__ import annotations
 
-import glob
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+from torch.utils.data import DataLoader
 
 from speechseq.asr.alignment import (
     Segment,
@@ -34,8 +33,7 @@ from speechseq.asr.alignment import (
 )
 from speechseq.asr.beam import BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
-from speechseq.asr.segmentation import is_silence, split_at_pauses
-from speechseq.audio import AUDIO_SUFFIXES, stream_audio
+from speechseq.asr.segmentation import FileEnd, Piece, PieceStream
 from speechseq.checkpoint import load_recognizer
 from speechseq.data.manifest import Utterance
 from speechseq.errors import SpeechseqError
@@ -43,7 +41,8 @@ from speechseq.features import FeatureExtractor
 from speechseq.metrics import error_counts
 from speechseq.pretrained import recognizer_path
 
-__all__ = ["EvaluationResult", "Transcriber", "TranscriptionResult", "expand_inputs"]
+__all__ = ["EvaluationResult", "Transcriber", "TranscriptionResult"]
+
 
 @dataclass
 class TranscriptionResult:
@@ -98,123 +97,13 @@ class EvaluationResult:
     utterances: list[dict] = field(default_factory=list)
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[TranscriptionResult]]:
-    """Files stay, folders are walked recursively for audio suffixes, globs are expanded.
-
-    Returns:
-        the audio files found (sorted within each input, duplicates removed), and a failed
-        result for each input that matched nothing.
-    """
-    files: list[Path] = []
-    missing: list[TranscriptionResult] = []
-    for item in inputs:
-        item_str = str(item)
-        path = Path(item_str)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-            )
-            if not found:
-                missing.append(TranscriptionResult(item_str, error=f"{item_str}: no audio files"))
-            files += found
-        elif path.exists():
-            files.append(path)
-        elif glob.has_magic(item_str):
-            found = sorted(
-                Path(p) for p in glob.glob(item_str, recursive=True) if Path(p).is_file()
-            )
-            if not found:
-                missing.append(TranscriptionResult(item_str, error=f"{item_str}: matched no files"))
-            files += found
-        else:
-            missing.append(TranscriptionResult(item_str, error=f"{item_str}: no such file"))
-    seen: set[Path] = set()
-    unique = []
-    for f in files:
-        key = f.resolve()
-        if key not in seen:
-            seen.add(key)
-            unique.append(f)
-    return unique, missing
-
-
-@dataclass
-class _Piece:
-    """A worker's output: one piece of one file, featurized."""
-
-    file: int  # index into the paths
-    index: int  # the piece's place in its file
-    offset: float  # seconds from the file's start
-    duration: float  # seconds
-    features: torch.Tensor  # (frames, n_mels)
-
-
-@dataclass
-class _FileEnd:
-    """A worker's last word on a file: how many pieces it sent, or why it failed."""
-
-    file: int
-    pieces: int
-    duration: float
-    seconds: float  # the worker's busy time on this file
-    error: str | None = None
-
-
-class _PieceStream(IterableDataset):
-    """Files → featurized pieces cut at pauses, then a :class:`_FileEnd` per file.
-
-    Worker ``k`` of ``n`` takes files ``k, k + n, …``, so each file's items come from one worker,
-    in order. Only one block and one piece of a file are in memory at a time.
-    """
-
-    def __init__(
-        self,
-        paths: Sequence[str | Path],
-        extractor: FeatureExtractor,
-        max_segment_seconds: float,
-        block_seconds: float = 30.0,
-    ) -> None:
-        self.paths = list(paths)
-        self.extractor = extractor
-        self.max_segment_seconds = max_segment_seconds
-        self.block_seconds = block_seconds
-
-    def __iter__(self) -> Iterator[_Piece | _FileEnd]:
-        info = get_worker_info()
-        worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
-        for i in range(worker, len(self.paths), workers):
-            yield from self._file(i)
-
-    @torch.no_grad()
-    def _file(self, i: int) -> Iterator[_Piece | _FileEnd]:
-        path, rate = self.paths[i], self.extractor.config.sample_rate
-        busy, clock, count, samples, error = 0.0, time.perf_counter(), 0, 0, None
-        try:
-            blocks = stream_audio(path, rate, self.block_seconds)
-            for start, piece in split_at_pauses(blocks, rate, self.max_segment_seconds):
-                samples = start + len(piece)
-                if is_silence(piece, rate):
-                    continue
-                features = self.extractor(piece)  # (frames, n_mels)
-                busy += time.perf_counter() - clock
-                yield _Piece(i, count, start / rate, len(piece) / rate, features)
-                clock = time.perf_counter()
-                count += 1
-        except SpeechseqError as err:
-            error = str(err)
-        except Exception as err:  # one odd file must not end a job over thousands
-            error = f"{path}: {type(err).__name__}: {err}"
-        busy += time.perf_counter() - clock
-        yield _FileEnd(i, count, samples / rate if error is None else 0.0, busy, error)
-
-
 def _identity(item):
     return item
 
 
 @dataclass
 class _FileState:
-    end: _FileEnd | None = None
+    end: FileEnd | None = None
     segments: dict[int, Segment] = field(default_factory=dict)  # piece index → segment
     decoded: int = 0
     seconds: float = 0.0
@@ -349,7 +238,7 @@ class Transcriber:
         if not paths:
             return
         states = [_FileState() for _ in paths]
-        stream = _PieceStream(
+        stream = PieceStream(
             paths, FeatureExtractor(self.extractor.config), self.max_segment_seconds
         )
         workers = min(num_workers, len(paths))
@@ -372,10 +261,10 @@ class Transcriber:
                 )
 
         # Pieces wait in a pool of about two batches, so each batch gets similar lengths.
-        pool: list[_Piece] = []
+        pool: list[Piece] = []
         pool_seconds, pool_limit = 0.0, 2 * self.max_batch_seconds
         for item in loader:
-            if isinstance(item, _FileEnd):
+            if isinstance(item, FileEnd):
                 states[item.file].end = item
                 yield from finished([item.file])
                 continue
@@ -388,12 +277,12 @@ class Transcriber:
         self._decode(pool, states)
         yield from finished({p.file for p in pool})
 
-    def _seconds(self, piece: _Piece) -> float:
+    def _seconds(self, piece: Piece) -> float:
         return piece.features.shape[0] * self.extractor.config.frame_seconds
 
-    def _batches(self, pieces: list[_Piece]) -> Iterator[list[_Piece]]:
+    def _batches(self, pieces: list[Piece]) -> Iterator[list[Piece]]:
         pieces = sorted(pieces, key=lambda p: p.features.shape[0])  # similar lengths pad little
-        batch: list[_Piece] = []
+        batch: list[Piece] = []
         for piece in pieces:
             if batch and self._seconds(piece) * (len(batch) + 1) > self.max_batch_seconds:
                 yield batch
@@ -403,7 +292,7 @@ class Transcriber:
             yield batch
 
     @torch.no_grad()
-    def _decode(self, pieces: list[_Piece], states: list[_FileState]) -> None:
+    def _decode(self, pieces: list[Piece], states: list[_FileState]) -> None:
         """Decode pieces in batches; store each piece's words (with times) as a segment."""
         for batch in self._batches(pieces):
             started = time.perf_counter()

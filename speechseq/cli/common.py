@@ -92,8 +92,7 @@ BeamSizeOption = Annotated[
     int | None,
     typer.Option(
         min=1,
-        help="Beam search: hypotheses kept per frame (default: the model's tuned value, "
-        "else 50).",
+        help="Beam search: hypotheses kept per frame (default: the model's tuned value, else 50).",
     ),
 ]
 LMOption = Annotated[

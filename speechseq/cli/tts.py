@@ -71,8 +71,7 @@ def synthesize(
         run_synthesis(speaker, plan, written)
     if plan.skipped:
         typer.echo(
-            f"{len(plan.todo)} written, {plan.skipped} skipped (files exist; "
-            "--overwrite to redo)",
+            f"{len(plan.todo)} written, {plan.skipped} skipped (files exist; --overwrite to redo)",
             err=True,
         )
 

@@ -35,6 +35,7 @@ from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.metrics import error_counts
 from speechseq.models import Synthesizer, build_model, config_from_dict
+from speechseq.optim import make_optimization, optimizer_step
 from speechseq.text import CharTokenizer
 from speechseq.training import (
     Checkpointer,
@@ -42,9 +43,7 @@ from speechseq.training import (
     MetricsLog,
     feature_stats,
     load_set,
-    make_optimization,
     make_sampler,
-    optimizer_step,
     pick_device,
     prepare_out_dir,
 )

@@ -1,8 +1,8 @@
 import json
+import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -11,14 +11,14 @@ import yaml
 
 from speechseq.asr.config import load_asr_config
 from speechseq.asr.decoding import DecoderConfig
-from speechseq.asr.train import new_tokenizer, train_asr
+from speechseq.asr.train import train_asr
 from speechseq.asr.transcriber import Transcriber
 from speechseq.checkpoint import load_checkpoint, load_recognizer
 from speechseq.data import read_manifest
 from speechseq.errors import SpeechseqError
+from speechseq.optim import WarmupCosine
 from speechseq.pretrained import default_recognizer_path
-from speechseq.text import PieceTokenizer, train_piece_tokenizer
-from speechseq.training import WarmupCosine
+from speechseq.text import PieceTokenizer, new_tokenizer, train_piece_tokenizer
 
 
 def _config(tmp_path, manifest, out_dir, **train):
@@ -136,33 +136,41 @@ def test_new_tokenizer_specs(tmp_path):
             new_tokenizer(spec, texts)
 
 
+# Runs ``speechseq ARGS…`` with a hook that SIGKILLs the process right after optimizer step
+# KILL_STEP, wherever that falls between checkpoints: a kill at a chosen step, not a race.
+_KILL_AT_STEP = """
+import os, signal, sys
+from speechseq import training
+from speechseq.cli import main
+
+stepped = training.EpochLoop.stepped
+
+def stepped_then_killed(self, **postfix):
+    stepped(self, **postfix)
+    if self.step == int(os.environ["KILL_STEP"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+training.EpochLoop.stepped = stepped_then_killed
+sys.argv = ["speechseq", *sys.argv[1:]]
+main()
+"""
+
+
 def test_killed_run_resumes_as_if_never_stopped(tmp_path, speech_manifest, restore_threads):
-    """SIGKILL `speechseq train asr` mid-run, resume it, and land on the same weights as an
-    uninterrupted run."""
+    """SIGKILL `speechseq train asr` at step 5 (between the checkpoints of steps 4 and 6),
+    resume it, and land on the same weights as an uninterrupted run."""
     killed_dir = tmp_path / "killed"
     config_path = _config(tmp_path, speech_manifest, killed_dir)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "speechseq", "train", "asr", str(config_path), "--no-progress"],
+    proc = subprocess.run(
+        [sys.executable, "-c", _KILL_AT_STEP, "train", "asr", str(config_path), "--no-progress"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "KILL_STEP": "5"},
+        timeout=300,
     )
+    assert proc.returncode == -signal.SIGKILL
     last = killed_dir / "last.pt"
-    deadline = time.monotonic() + 120
-    killed_at = None
-    while time.monotonic() < deadline and proc.poll() is None:
-        if last.exists():
-            step = load_checkpoint(last)["train_state"]["step"]
-            if step >= 4:
-                proc.send_signal(signal.SIGKILL)
-                killed_at = step
-                break
-        time.sleep(0.02)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "training finished before it could be killed"
-    assert killed_at is not None and killed_at < 40
-
-    resumed_from = load_checkpoint(last)["train_state"]["step"]
-    assert 4 <= resumed_from < 40
+    assert load_checkpoint(last)["train_state"]["step"] == 4  # step 5 was lost with the kill
     train_asr(load_asr_config(config_path), resume=True, progress=False)
     assert load_checkpoint(last)["train_state"]["step"] == 40
 
@@ -179,7 +187,7 @@ def test_resume_follows_a_changed_schedule_length():
     """Resuming with a different ``train.epochs`` must not bring back the old total steps."""
     import torch
 
-    from speechseq.training import WarmupCosine, restore_scheduler
+    from speechseq.optim import WarmupCosine, restore_scheduler
 
     def make(total):
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)

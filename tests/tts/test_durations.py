@@ -1,4 +1,4 @@
-"""Tests for speechseq.tts.durations: character durations in TTS frames from CTC forced alignment."""
+"""Tests for speechseq.tts.durations: TTS frames per character from CTC forced alignment."""
 
 from __future__ import annotations
 
