@@ -36,6 +36,17 @@ def speak(text: str, voice: str, out: Path, speed: int = 160) -> Path:
     return out
 
 
+# Session fixtures that train a model for half a minute or more: a test that uses one is slow
+# (the fast lane, `pytest -m "not slow and not distributed"`, leaves it out).
+_TRAINING_FIXTURES = {"tts_model_path"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if _TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def speech_dir(tmp_path_factory) -> Path:
     """A folder of wav files with same-stem .txt transcripts."""

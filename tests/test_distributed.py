@@ -148,11 +148,13 @@ def trained(tmp_path_factory, speech_manifest) -> tuple[Path, Path, Path]:
     return config, one, two
 
 
+@pytest.mark.distributed
 def test_ddp_training_matches_one_process(trained):
     _, one, two = trained
     _assert_same_training(one, two, steps=6)
 
 
+@pytest.mark.distributed
 def test_ddp_training_resumes_like_one_process(trained):
     config, one, two = trained
     run = _train_both(config, one, two, "train.epochs=4", resume=True)  # every rank reads last.pt
@@ -176,6 +178,7 @@ def _outputs(folder: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.distributed
 def test_two_ranks_transcribe_what_one_process_does(tmp_path, speech_dir):
     inputs = tmp_path / "in"
     shutil.copytree(speech_dir, inputs / "a")
@@ -209,6 +212,7 @@ def test_two_ranks_transcribe_what_one_process_does(tmp_path, speech_dir):
     assert any(json.loads((tmp_path / "one" / "a" / "utt0.json").read_text())["text"])
 
 
+@pytest.mark.distributed
 def test_a_rank_ends_with_its_commands_exit_code_and_output(tmp_path):
     # Under a launcher the command line leaves through os._exit (no interpreter teardown):
     # what it printed must still arrive, and its exit code must be the command's.

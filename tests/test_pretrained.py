@@ -19,6 +19,8 @@ SAMPLES = Path(__file__).parent.parent / "data" / "samples"
 # 100 %) fails.
 MAX_SAMPLES_CER = 0.35
 
+pytestmark = pytest.mark.pretrained
+
 
 def test_shipped_model_is_in_the_package_and_small():
     path = default_recognizer_path()

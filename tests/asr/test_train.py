@@ -156,6 +156,7 @@ main()
 """
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_as_if_never_stopped(tmp_path, speech_manifest, restore_threads):
     """SIGKILL `speechseq train asr` at step 5 (between the checkpoints of steps 4 and 6),
     resume it, and land on the same weights as an uninterrupted run."""
@@ -332,6 +333,7 @@ def test_fine_tuning_from_a_missing_checkpoint_says_so(tmp_path, speech_manifest
         train_asr(load_asr_config(path), progress=False)
 
 
+@pytest.mark.pretrained
 def test_fine_tuning_the_shipped_recognizer(tmp_path, speech_manifest, restore_threads):
     path = _config(
         tmp_path, speech_manifest, tmp_path / "run", max_steps=1, lr=0.0, init_from="default"

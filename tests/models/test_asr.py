@@ -101,6 +101,7 @@ def test_checkpoints_with_conv_biases_load_into_the_same_function(dtype):
     assert {t.dtype for t in front if t.is_floating_point()} == {dtype}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("units", "subsampling"), [("chars", 2), ("pieces", 6)])
 def test_overfits_a_handful_of_utterances(speech_manifest, units, subsampling):
     """The whole model path learns: loss falls and greedy decoding returns the transcripts

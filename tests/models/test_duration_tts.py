@@ -89,6 +89,7 @@ def test_shapes_and_lengths(r):
     assert capped.max() <= 5 and not ended.all()
 
 
+@pytest.mark.slow
 def test_overfits_a_few_utterances(tts_train_set):
     """Loss falls, durations are learned, and generation with *predicted* durations reproduces
     the target mels at about their length (~20 s on one core)."""

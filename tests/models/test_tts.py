@@ -108,6 +108,7 @@ def test_inference_is_deterministic_by_default():
     assert not torch.allclose(a, c)  # the seed reaches the prenet dropout
 
 
+@pytest.mark.slow
 def test_overfits_a_few_utterances(tts_train_set):
     """Loss falls, attention becomes diagonal, and free-running generation reproduces the
     target mels and stops at about their length (~15 s on one core)."""
