@@ -99,6 +99,7 @@ def test_dataset_applies_the_warp_to_features(speech_dir):
     )
     warped = AsrDataset(utts, extractor, tokenizer, WaveformAugmenter(warped_config, 16000))
     first, again = warped[0], warped[0]
+    assert plain is not None and first is not None and again is not None
     assert first["features"].shape == plain["features"].shape
     assert not torch.allclose(first["features"], plain["features"])
     assert torch.equal(first["features"], again["features"])  # a function of (seed, epoch, index)

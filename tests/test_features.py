@@ -138,7 +138,9 @@ def test_global_normalisation_needs_stats_for_every_channel(mean, std):
 
 
 def test_feature_config_is_frozen_hashable_and_round_trips():
-    config = FeatureConfig(n_mels=4, normalize="global", mean=[1, 2, 3, 4], std=[1, 1, 1, 1])
+    # lists, as YAML gives them: the config keeps them as tuples of floats
+    lists = {"mean": [1, 2, 3, 4], "std": [1, 1, 1, 1]}
+    config = FeatureConfig(n_mels=4, normalize="global", **lists)  # pyright: ignore[reportArgumentType]
 
     assert config.mean == (1.0, 2.0, 3.0, 4.0)  # lists from YAML become float tuples
     hash(config)

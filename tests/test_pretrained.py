@@ -167,7 +167,7 @@ def test_shipped_decoder_loads_and_is_no_worse_than_greedy_on_the_samples():
 
     decoding = tuned_decoding(default_recognizer_path())
     assert decoding is not None, "the package ships asr-default.decoding.json"
-    assert Path(decoding.lm).is_file()
+    assert decoding.lm is not None and Path(decoding.lm).is_file()
     wavs = sorted(SAMPLES.glob("*.wav"))
     refs = [p.with_suffix(".txt").read_text().strip() for p in wavs]
     beam = Transcriber.from_pretrained()

@@ -1,10 +1,14 @@
 """The epoch loop both trainers share, driven without a model: which batches it hands out, when
 epochs and the run end, when it validates and checkpoints, and how it resumes."""
 
+from collections.abc import Collection
+from typing import cast
+
 import pytest
 import torch
 
 from speechseq.config import TrainingConfig
+from speechseq.data import DurationBatchSampler
 from speechseq.errors import SpeechseqError
 from speechseq.training import EpochLoop
 
@@ -26,7 +30,7 @@ class _Sampler:
         return len(self.batches()) - self.start
 
 
-def _run(loop: EpochLoop, skip=frozenset()) -> tuple[list, list]:
+def _run(loop: EpochLoop, skip: Collection[tuple[int, int]] = frozenset()) -> tuple[list, list]:
     """Step through every batch (but those in ``skip``); returns the batches seen and, per
     epoch's end, (step, epoch, batch_in_epoch, validation_due)."""
     seen, ends = [], []
@@ -47,7 +51,7 @@ def _make(sampler: _Sampler, saves: list | None = None, total_steps: int = 10**9
     tc = TrainingConfig(**{"checkpoint_every": 0, **train})
     loop = EpochLoop(
         tc,
-        sampler,
+        cast(DurationBatchSampler, sampler),  # a stand-in with what EpochLoop uses of one
         lambda seed: sampler.batches()[sampler.start :],
         total_steps,
         lambda: saves.append(loop.step),  # called once the loop exists

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import numpy as np
 import pysrt
 import pytest
 import soundfile as sf
@@ -133,7 +134,7 @@ def test_subtitles_load_and_match_the_forced_alignment(
         path = forced_align_path(log_probs[0], transcriber.tokenizer.encode(text))
         aligned = word_timings(path, log_probs[0], transcriber.tokenizer, frame)
         srt = pysrt.open(str((out / name).with_suffix(".srt")))
-        vtt = list(webvtt.read(str((out / name).with_suffix(".vtt"))))
+        vtt = webvtt.read(str((out / name).with_suffix(".vtt"))).captions
         assert [s.text for s in srt] == [c.text for c in vtt] == text.split()
         for sub, cue, word in zip(srt, vtt, aligned, strict=True):
             assert abs(sub.start.ordinal / 1000 - word.start) <= frame
@@ -183,7 +184,7 @@ def test_plan_keeps_extensions_apart_when_names_would_collide(tmp_path):
 
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
-    silence = [0.0] * 1600
+    silence = np.zeros(1600)
     for name in ["sub/b.wav", "sub/b.flac", "c.wav"]:
         sf.write(src / name, silence, 16000)
     out = tmp_path / "out"

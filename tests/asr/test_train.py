@@ -123,6 +123,7 @@ def test_new_tokenizer_specs(tmp_path):
     texts = ["red green blue", "one two three"] * 5
     assert len(new_tokenizer("char", texts)) == 29
     pieces = new_tokenizer("bpe:20", texts)
+    assert isinstance(pieces, PieceTokenizer)
     model_file = tmp_path / "units.model"
     model_file.write_bytes(pieces.model)
     assert new_tokenizer(str(model_file), []).vocab == pieces.vocab

@@ -57,7 +57,7 @@ def test_srt_and_vtt_load_in_subtitle_parsers(tmp_path):
     srt_path.write_text(render(result, "srt", options))
     vtt_path.write_text(render(result, "vtt", options))
     subs = pysrt.open(str(srt_path))
-    vtt = webvtt.read(str(vtt_path))
+    vtt = webvtt.read(str(vtt_path)).captions
     words = result.words
     assert [s.index for s in subs] == list(range(1, len(words) + 1))
     assert [s.text for s in subs] == [c.text for c in vtt] == [w.word for w in words]

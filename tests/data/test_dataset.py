@@ -119,6 +119,7 @@ def test_collate_pads_features_and_tokens_with_zeros():
 def test_collate_all_empty_transcripts_keeps_one_token_column():
     batch = collate_asr([_item(2, [], 1.0), _item(4, [], 1.0)])
 
+    assert batch is not None
     assert batch.tokens.shape == (2, 1)
     assert not batch.tokens.any()
     assert batch.token_lengths.tolist() == [0, 0]
@@ -276,5 +277,5 @@ def test_a_broken_file_is_skipped_not_fatal(tmp_path, speech_manifest):
         items = [dataset[0], dataset[1]]
     assert items[1] is None
     batch = collate_asr(items)
-    assert batch.features.shape[0] == 1
+    assert batch is not None and batch.features.shape[0] == 1
     assert collate_asr([None]) is None

@@ -34,14 +34,17 @@ def test_items_are_trimmed_cached_and_collated(tts_manifest, tmp_path):
         CharTokenizer(),
         cache=True,
     )
-    assert trimmed[0]["mel"].shape[0] < plain[0]["mel"].shape[0]  # espeak's own silences
+    first, second, untrimmed = trimmed[0], trimmed[1], plain[0]
+    assert first is not None and second is not None and untrimmed is not None
+    assert first["mel"].shape[0] < untrimmed["mel"].shape[0]  # espeak's own silences
     # 2 s of added silence are gone too, bar the 0.05 s margins (4 frames each) that the
     # original may have had no room for
-    assert 0 <= trimmed[1]["mel"].shape[0] - trimmed[0]["mel"].shape[0] <= 9
-    assert trimmed[0] is trimmed[0]  # cached
-    assert trimmed[0]["tokens"].tolist() == CharTokenizer().encode(utts[0].text)
+    assert 0 <= second["mel"].shape[0] - first["mel"].shape[0] <= 9
+    assert trimmed[0] is first  # cached
+    assert first["tokens"].tolist() == CharTokenizer().encode(utts[0].text)
 
-    batch = collate_tts([trimmed[0], None, plain[0]], reduction_factor=3)
+    batch = collate_tts([first, None, untrimmed], reduction_factor=3)
+    assert batch is not None
     assert batch.mels.shape[1] % 3 == 0 and batch.mels.shape[1] >= int(batch.mel_lengths.max())
     assert batch.stop_targets.shape == (2, batch.mels.shape[1] // 3)
     assert batch.tokens.shape == (2, len(utts[0].text)) and batch.texts == [utts[0].text] * 2

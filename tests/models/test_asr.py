@@ -65,17 +65,22 @@ def test_checkpoints_with_conv_biases_load_into_the_same_function(dtype):
     folds into the norm's running mean, so the old front end and the loaded one agree."""
     torch.manual_seed(0)
     channels = 8
-    old = torch.nn.Sequential(
+    convs = [
         torch.nn.Conv2d(1, channels, 3, stride=2, padding=1),
+        torch.nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+    ]
+    old = torch.nn.Sequential(
+        convs[0],
         torch.nn.BatchNorm2d(channels),
         torch.nn.GELU(),
-        torch.nn.Conv2d(channels, channels, 3, stride=2, padding=1),
+        convs[1],
         torch.nn.BatchNorm2d(channels),
         torch.nn.GELU(),
     )
     with torch.no_grad():
-        for i in (0, 3):
-            old[i].bias.normal_(0, 2)  # large, so a lost or doubled bias shows
+        for conv in convs:
+            assert conv.bias is not None
+            conv.bias.normal_(0, 2)  # large, so a lost or doubled bias shows
         old.train()
         for _ in range(3):  # running statistics away from 0 / 1
             old(torch.randn(4, 1, 60, 80) * 2 + 1)
@@ -145,7 +150,8 @@ def test_overfits_a_handful_of_utterances(speech_manifest, units, subsampling):
         if step % 25 == 24:
             model.eval()
             with torch.no_grad():
-                hyps = greedy_decode(*model(x, lengths), tokenizer)
+                log_probs, out_lengths = model(x, lengths)
+                hyps = greedy_decode(log_probs, out_lengths, tokenizer)
             model.train()
             if hyps == [u.text for u in utts]:
                 break

@@ -96,6 +96,7 @@ def test_overfits_a_few_utterances(tts_train_set):
     torch.manual_seed(0)
     dataset = tts_train_set
     batch = collate_tts([dataset[i] for i in range(len(dataset))], TINY.reduction_factor)
+    assert batch is not None
     batch.char_frames = _frames_for(batch.token_lengths, batch.mel_lengths, batch.tokens.shape[1])
     model = DurationSynthesizer(TINY)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -116,6 +116,7 @@ def test_overfits_a_few_utterances(tts_train_set):
     dataset = tts_train_set
     r = TINY.reduction_factor
     batch = collate_tts([dataset[i] for i in range(len(dataset))], r)
+    assert batch is not None
     step_lengths = (batch.mel_lengths + r - 1) // r
     model = Synthesizer(TINY)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)

@@ -148,7 +148,9 @@ def test_character_spans_hold_their_words_emitting_frames(transcriber, speech_ma
     # Untrimmed: the tiny recognizer has memorised these files with their silences, and only
     # reads them right (so that its greedy path is the forced alignment) as they are.
     dataset = TtsDataset([utt], FeatureExtractor(fc), TOK, trim_db=None)
-    waveform, n_frames = dataset.waveform(0), dataset[0]["mel"].shape[0]
+    item = dataset[0]
+    assert item is not None
+    waveform, n_frames = dataset.waveform(0), item["mel"].shape[0]
     durations = utterance_durations(transcriber, waveform, utt.text, n_frames, fc.frame_seconds)
     assert len(durations) == len(TOK.encode(utt.text))
     assert sum(durations) == n_frames
@@ -221,6 +223,7 @@ def test_align_corpus_writes_what_training_sees_and_skips_bad_utterances(
     dataset = TtsDataset(utterances, FeatureExtractor(stats), TOK)
     for i, utt in enumerate(utterances):
         item = dataset[i]
+        assert item is not None
         assert len(durations[utt.audio]) == item["tokens"].numel()
         assert sum(durations[utt.audio]) == item["mel"].shape[0]
     assert not list(tmp_path.glob(".*.tmp"))  # the temporary file is gone
