@@ -202,7 +202,8 @@ def beam_decoding(args: argparse.Namespace, model: Path) -> DecoderConfig | None
 
 def run_pocketsphinx(utterances: Sequence[Utterance]) -> SystemRun:
     started = time.perf_counter()
-    from pocketsphinx import Decoder
+    # optional bench extra
+    from pocketsphinx import Decoder  # pyright: ignore[reportMissingImports]
 
     decoder = Decoder(samprate=POCKETSPHINX_RATE, loglevel="FATAL")
     loaded = time.perf_counter()
@@ -424,7 +425,8 @@ def run(args: argparse.Namespace) -> None:
         raise SpeechseqError(f"{model}: no such checkpoint")
     if not args.no_pocketsphinx:
         try:
-            import pocketsphinx  # noqa: F401
+            # optional bench extra
+            import pocketsphinx  # noqa: F401  # pyright: ignore[reportMissingImports]
         except ImportError:
             raise SpeechseqError(
                 'PocketSphinx is not installed: pip install -e ".[bench]" '

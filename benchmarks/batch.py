@@ -225,7 +225,7 @@ def plan_folder(args: argparse.Namespace, sources: Sequence[Path]) -> list[dict]
         path = f"{folder}/broken-{kind}-{i:02d}.wav".lstrip("/")
         plan.append({"path": path, "kind": "broken", "broken": kind})
     for item in plan:
-        item.setdefault("seed", int(rng.integers(1e9)))
+        item.setdefault("seed", int(rng.integers(10**9)))
     return plan
 
 

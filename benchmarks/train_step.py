@@ -109,7 +109,9 @@ def _featurised(config: AsrExperimentConfig, utts: list, n_batches: int) -> tupl
 
 def _tokenised(items: list[dict], tokenizer: Tokenizer) -> AsrBatch:
     ids = (torch.tensor(tokenizer.encode(it["text"]), dtype=torch.long) for it in items)
-    return collate_asr([{**it, "tokens": t} for it, t in zip(items, ids, strict=True)])
+    batch = collate_asr([{**it, "tokens": t} for it, t in zip(items, ids, strict=True)])
+    assert batch is not None  # items are the readable ones of a non-empty batch
+    return batch
 
 
 def prepare(variants: list[Variant], recipe_dir: Path, n_batches: int) -> None:
@@ -172,13 +174,19 @@ def _stepper(variant: Variant, model: Recognizer) -> Callable[[], None]:
     return step
 
 
+def _step(v: Variant) -> Callable[[], None]:
+    assert v.step is not None  # set by prepare()
+    return v.step
+
+
 def run(variants: list[Variant], n_batches: int) -> None:
-    for v in variants:
-        v.step()  # warm-up (allocator, kernels), untimed
+    steps = [_step(v) for v in variants]
+    for step in steps:
+        step()  # warm-up (allocator, kernels), untimed
     for _ in range(n_batches):
-        for v in variants:
+        for v, step in zip(variants, steps, strict=True):
             start = time.perf_counter()
-            v.step()
+            step()
             v.step_seconds.append(time.perf_counter() - start)
 
 
@@ -199,6 +207,7 @@ def report(variants: list[Variant]) -> None:
         median = statistics.median(v.step_seconds)
         frame_ms = v.config.features.hop_length / v.config.features.sample_rate * 1000
         frame_ms *= v.config.model.subsampling
+        assert v.model is not None  # set by prepare()
         params = sum(p.numel() for p in v.model.parameters())
         speed = _audio_seconds(v) / sum(v.step_seconds)
         print(
@@ -215,6 +224,7 @@ def report(variants: list[Variant]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config", type=Path, help="experiment YAML (speechseq train asr's)")
     parser.add_argument(

@@ -240,7 +240,8 @@ def listen(runs: Sequence[SystemRun], recognizer: Path, pocketsphinx: bool) -> N
     transcriber = Transcriber.from_pretrained(recognizer, device="cpu", decoding=greedy)
     decoder = None
     if pocketsphinx:
-        from pocketsphinx import Decoder
+        # optional bench extra
+        from pocketsphinx import Decoder  # pyright: ignore[reportMissingImports]
 
         decoder = Decoder(samprate=POCKETSPHINX_RATE, loglevel="FATAL")
     for run in runs:
@@ -344,6 +345,8 @@ def print_by_length(table: dict[str, dict]) -> None:
 def verdicts(ours: SystemRun, teacher: SystemRun, long_sentences: int) -> dict:
     """The three targets, each with its figures and PASS/FAIL."""
     cer, teacher_cer = ours.rate("recognizer", "char"), teacher.rate("recognizer", "char")
+    assert cer is not None and teacher_cer is not None  # listen() and score() ran on both
+    assert ours.stopped is not None  # run_speechseq() records it
     stats = ratio_stats(ours.ratios)
     caps, early = ours.stopped.count(False), len(ours.early_stops())
     return {
@@ -424,7 +427,8 @@ def _check_tools(names: Sequence[str], pocketsphinx: bool) -> None:
             raise SpeechseqError(f"{name}: {program} is not on PATH (apt-get install {program})")
     if pocketsphinx:
         try:
-            import pocketsphinx as _  # noqa: F401
+            # optional bench extra
+            import pocketsphinx as _  # noqa: F401  # pyright: ignore[reportMissingImports]
         except ImportError:
             raise SpeechseqError(
                 'PocketSphinx is not installed: pip install -e ".[bench]" '
@@ -523,6 +527,7 @@ def run(args: argparse.Namespace) -> None:
     ours, teacher = runs[0], runs[1]
     v = verdicts(ours, teacher, long_count)
     print_verdicts(v)
+    assert ours.stopped is not None  # run_speechseq() records it
     for i in [i for i, s in enumerate(ours.stopped) if not s] + ours.early_stops():
         kind = "hit the length cap" if not ours.stopped[i] else "stopped early"
         print(f"  {kind}: sentence {i + 1} ({ours.ratios[i]:.2f}× the teacher): {sentences[i]!r}")

@@ -176,6 +176,7 @@ def summary(pairs: list[tuple[float, float]]) -> str:
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--model",

@@ -11,13 +11,21 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import torch
 
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
 from speechseq.files import atomic_path
-from speechseq.models import TTS_KINDS, Recognizer, Synthesizer, build_model, config_from_dict
+from speechseq.models import (
+    TTS_KINDS,
+    DurationSynthesizer,
+    Recognizer,
+    Synthesizer,
+    build_model,
+    config_from_dict,
+)
 from speechseq.text import Tokenizer, tokenizer_from_dict
 
 __all__ = [
@@ -74,10 +82,12 @@ def model_state(
 ) -> dict:
     """The model part of a checkpoint of format ``fmt`` (``ASR_FORMAT`` or ``TTS_FORMAT``):
     everything inference needs, including the feature settings a vocoder inverts."""
+    # a model of one of the MODELS kinds (Module's __getattr__ would type .config as a tensor)
+    built = cast("Recognizer | Synthesizer | DurationSynthesizer", model)
     return {
         "format": fmt,
         "version": VERSION,
-        "model_config": model.config.to_dict(),
+        "model_config": built.config.to_dict(),
         "feature_config": feature_config.to_dict(),
         "tokenizer": tokenizer.to_dict(),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},

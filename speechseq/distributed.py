@@ -201,6 +201,9 @@ class SyncBatchNorm2d(nn.BatchNorm2d):
 
     @torch.no_grad()
     def _update_running_stats(self, mean: torch.Tensor, unbiased_var: torch.Tensor) -> None:
+        # called only with track_running_stats, which registers these buffers
+        assert self.num_batches_tracked is not None
+        assert self.running_mean is not None and self.running_var is not None
         self.num_batches_tracked.add_(1)
         momentum = self.momentum
         if momentum is None:  # cumulative moving average, as nn.BatchNorm2d

@@ -78,6 +78,12 @@ class FeatureExtractor(nn.Module):
         config: the feature settings.
     """
 
+    # buffers registered in __init__ (mean and std with global normalisation only)
+    window: torch.Tensor
+    fbank: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, config: FeatureConfig) -> None:
         super().__init__()
         self.config = config

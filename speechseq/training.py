@@ -29,6 +29,7 @@ from typing import Any
 
 import torch
 import yaml
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from speechseq import distributed
@@ -44,10 +45,30 @@ __all__ = [
     "MetricsLog",
     "feature_stats",
     "load_set",
+    "make_loader",
     "make_sampler",
     "pick_device",
     "prepare_out_dir",
 ]
+
+
+def make_loader(
+    dataset: Dataset,
+    sampler: DurationBatchSampler,
+    collate: Callable,
+    workers: int,
+    seed: int,
+) -> DataLoader:
+    """A loader over ``sampler``'s batches of ``dataset``. Its own seeded generator keeps
+    DataLoader's per-iterator seed draw off the global RNG, so a resumed run's dropout and
+    augmentation streams match an uninterrupted run's."""
+    return DataLoader(
+        dataset,
+        batch_sampler=sampler,
+        collate_fn=collate,
+        num_workers=workers,
+        generator=torch.Generator().manual_seed(seed),
+    )
 
 
 def make_sampler(
@@ -86,6 +107,8 @@ def feature_stats(features: Iterable[torch.Tensor]) -> tuple[torch.Tensor, torch
         frames += feats.shape[0]
     if frames == 0:
         raise SpeechseqError("no readable training audio to compute feature statistics from")
+    # frames > 0: the loop ran, so the sums are tensors
+    assert isinstance(total, torch.Tensor) and isinstance(total_sq, torch.Tensor)
     mean = total / frames
     std = (total_sq / frames - mean.square()).clamp(min=1e-8).sqrt()
     return mean.float(), std.float()

@@ -133,7 +133,7 @@ class BeamSearchDecoder:
         if beam_size < 1:
             raise SpeechseqError(f"beam size must be at least 1, got {beam_size}")
         self.tokenizer = tokenizer
-        if self.pieces:
+        if isinstance(tokenizer, PieceTokenizer):  # what self.pieces says, for the type checker
             self.separator_id = tokenizer.unk_id
             tokens = list(tokenizer.vocab)
             silence = UNK
@@ -189,7 +189,7 @@ class BeamSearchDecoder:
 
     def _spelling(self, word: str) -> str:
         """A lexicon line's spelling: the word's pieces, or its letters then the separator."""
-        if self.pieces:
+        if isinstance(self.tokenizer, PieceTokenizer):
             return " ".join(self.tokenizer.spell(word))
         return f"{' '.join(word)} {_SEPARATOR}"
 

@@ -180,6 +180,9 @@ def make_decoder(
             raise SpeechseqError("a language model needs the beam decoder (--decoder beam)")
         return functools.partial(greedy_decode, tokenizer=tokenizer)
     if config.kind == "beam":
+        # filled() above set every search setting that was unset
+        assert config.beam_size is not None
+        assert config.lm_weight is not None and config.word_bonus is not None
         return BeamSearchDecoder(
             tokenizer,
             lm=config.lm,

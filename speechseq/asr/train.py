@@ -19,6 +19,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
@@ -49,20 +50,28 @@ from speechseq.training import (
     MetricsLog,
     feature_stats,
     load_set,
+    make_loader,
     make_sampler,
     pick_device,
     prepare_out_dir,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 __all__ = ["compute_global_stats", "compute_loss", "train_asr", "validate"]
 
 
 def compute_loss(
-    model: Recognizer, features: torch.Tensor, feature_lengths: torch.Tensor, batch: AsrBatch
+    model: torch.nn.Module,
+    features: torch.Tensor,
+    feature_lengths: torch.Tensor,
+    batch: AsrBatch,
 ) -> torch.Tensor:
     """Mean CTC loss per utterance, each normalised by its target length.
 
     Args:
+        model: the :class:`Recognizer`, or its DistributedDataParallel wrapper.
         features: (B, T, n_mels) (possibly augmented) features.
         feature_lengths: (B,) valid frames.
     """
@@ -118,21 +127,6 @@ def compute_global_stats(
         extractor(load_audio(u.audio, config.sample_rate)) for u in utterances[:max_utterances]
     )
     return config.with_stats(*feature_stats(features))
-
-
-def _make_loader(
-    dataset: AsrDataset, sampler: DurationBatchSampler, workers: int, seed: int
-) -> DataLoader:
-    # A generator of its own keeps DataLoader's per-iterator seed draw off the global RNG, so a
-    # resumed run's dropout/SpecAugment stream matches an uninterrupted one.
-    return DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        collate_fn=collate_asr,
-        num_workers=workers,
-        generator=torch.Generator().manual_seed(seed),
-        persistent_workers=False,
-    )
 
 
 def _rank_share(
@@ -196,7 +190,9 @@ def train_asr(config: AsrExperimentConfig, resume: bool = False, progress: bool 
         distributed.cleanup()
 
 
-def _overridden(section: str, asked: object, kept: object, derived: tuple[str, ...]) -> list[str]:
+def _overridden(
+    section: str, asked: DataclassInstance, kept: DataclassInstance, derived: tuple[str, ...]
+) -> list[str]:
     """The ``section.key`` settings that the config (``asked``) moves from their defaults to
     other values than the checkpoint's (``kept``), as ``"model.hidden_size 256 (checkpoint:
     384)"``. A config that leaves a section out gets its defaults, which are no request, so
@@ -408,12 +404,12 @@ def _run(config: AsrExperimentConfig, resume: bool, progress: bool, device: torc
     if dev_utts:
         dev_set = AsrDataset(dev_utts, extractor, spec.tokenizer)
         dev_sampler = make_sampler(dev_set.durations, data, tc.seed, False, world, rank)
-        dev_loader = _make_loader(dev_set, dev_sampler, data.num_workers, tc.seed)
+        dev_loader = make_loader(dev_set, dev_sampler, collate_asr, data.num_workers, tc.seed)
 
     loop = EpochLoop(
         tc,
         sampler,
-        lambda seed: _make_loader(train_set, sampler, data.num_workers, seed),
+        lambda seed: make_loader(train_set, sampler, collate_asr, data.num_workers, seed),
         total_steps,
         lambda: checkpointer.save_last(),
         progress,

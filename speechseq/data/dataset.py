@@ -110,27 +110,27 @@ class AsrBatch:
     durations: list[float]
 
 
-def collate_asr(items: list[dict | None]) -> AsrBatch | None:
+def collate_asr(items: Sequence[dict | None]) -> AsrBatch | None:
     """Pad features and tokens and return their lengths (None if no item was readable)."""
-    items = [it for it in items if it is not None]
-    if not items:
+    kept = [it for it in items if it is not None]
+    if not kept:
         return None
-    feature_lengths = torch.tensor([it["features"].shape[0] for it in items])
-    token_lengths = torch.tensor([it["tokens"].numel() for it in items])
+    feature_lengths = torch.tensor([it["features"].shape[0] for it in kept])
+    token_lengths = torch.tensor([it["tokens"].numel() for it in kept])
     features = torch.nn.utils.rnn.pad_sequence(
-        [it["features"] for it in items], batch_first=True
+        [it["features"] for it in kept], batch_first=True
     )  # (B, T, n_mels)
-    tokens = torch.zeros(len(items), max(1, int(token_lengths.max())), dtype=torch.long)  # (B, L)
-    for i, it in enumerate(items):
+    tokens = torch.zeros(len(kept), max(1, int(token_lengths.max())), dtype=torch.long)  # (B, L)
+    for i, it in enumerate(kept):
         tokens[i, : it["tokens"].numel()] = it["tokens"]
     return AsrBatch(
         features=features,
         feature_lengths=feature_lengths,
         tokens=tokens,
         token_lengths=token_lengths,
-        texts=[it["text"] for it in items],
-        audio=[it["audio"] for it in items],
-        durations=[it["duration"] for it in items],
+        texts=[it["text"] for it in kept],
+        audio=[it["audio"] for it in kept],
+        durations=[it["duration"] for it in kept],
     )
 
 

@@ -203,21 +203,21 @@ class TtsBatch:
         )
 
 
-def collate_tts(items: list[dict | None], reduction_factor: int = 1) -> TtsBatch | None:
+def collate_tts(items: Sequence[dict | None], reduction_factor: int = 1) -> TtsBatch | None:
     """Pad ids and mels (frames to a multiple of ``reduction_factor``) and build stop targets
     (None if no item was usable)."""
-    items = [it for it in items if it is not None]
-    if not items:
+    kept = [it for it in items if it is not None]
+    if not kept:
         return None
-    token_lengths = torch.tensor([it["tokens"].numel() for it in items])
-    mel_lengths = torch.tensor([it["mel"].shape[0] for it in items])
+    token_lengths = torch.tensor([it["tokens"].numel() for it in kept])
+    mel_lengths = torch.tensor([it["mel"].shape[0] for it in kept])
     tokens = torch.nn.utils.rnn.pad_sequence(
-        [it["tokens"] for it in items], batch_first=True
+        [it["tokens"] for it in kept], batch_first=True
     )  # (B, L)
     steps = math.ceil(int(mel_lengths.max()) / reduction_factor)
-    n_mels = items[0]["mel"].shape[1]
-    mels = torch.zeros(len(items), steps * reduction_factor, n_mels)  # (B, T, n_mels)
-    for i, it in enumerate(items):
+    n_mels = kept[0]["mel"].shape[1]
+    mels = torch.zeros(len(kept), steps * reduction_factor, n_mels)  # (B, T, n_mels)
+    for i, it in enumerate(kept):
         mels[i, : it["mel"].shape[0]] = it["mel"]
     return TtsBatch(
         tokens=tokens,
@@ -225,12 +225,12 @@ def collate_tts(items: list[dict | None], reduction_factor: int = 1) -> TtsBatch
         mels=mels,
         mel_lengths=mel_lengths,
         stop_targets=stop_targets(mel_lengths, reduction_factor, steps),
-        texts=[it["text"] for it in items],
-        audio=[it["audio"] for it in items],
-        durations=[it["duration"] for it in items],
+        texts=[it["text"] for it in kept],
+        audio=[it["audio"] for it in kept],
+        durations=[it["duration"] for it in kept],
         char_frames=(
-            torch.nn.utils.rnn.pad_sequence([it["char_frames"] for it in items], batch_first=True)
-            if "char_frames" in items[0]
+            torch.nn.utils.rnn.pad_sequence([it["char_frames"] for it in kept], batch_first=True)
+            if "char_frames" in kept[0]
             else None
         ),
     )

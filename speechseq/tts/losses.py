@@ -125,6 +125,7 @@ def compute_duration_tts_loss(
     mel = _mel_error(mel_before.float(), batch.mels, frame_mask, config.mel_loss)
     postnet = _mel_error(mel_after.float(), batch.mels, frame_mask, config.mel_loss)
     char_mask = lengths_mask(batch.token_lengths, log_durations.shape[1]).float()  # (B, L)
+    assert batch.char_frames is not None  # the duration model's batches carry them
     target = torch.log1p(batch.char_frames.float())
     duration = ((log_durations.float() - target).square() * char_mask).sum() / char_mask.sum()
     loss = mel + postnet + config.duration_weight * duration

@@ -25,7 +25,7 @@ from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
 from speechseq.models import Synthesizer
 from speechseq.pretrained import voice_path
-from speechseq.text import CharTokenizer, normalize_text
+from speechseq.text import Tokenizer, normalize_text
 from speechseq.tts.vocoder import GriffinLimVocoder, Vocoder
 
 __all__ = ["Speaker", "Synthesis", "split_sentences"]
@@ -115,7 +115,7 @@ class Speaker:
         self,
         model: Synthesizer,
         feature_config: FeatureConfig,
-        tokenizer: CharTokenizer,
+        tokenizer: Tokenizer,
         vocoder: Vocoder | None = None,
         device: str = "cpu",
         seed: int | None = 0,

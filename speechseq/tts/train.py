@@ -23,6 +23,7 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch.utils.data import DataLoader
@@ -34,7 +35,14 @@ from speechseq.data import TtsDataset, Utterance, collate_tts
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
 from speechseq.metrics import error_counts
-from speechseq.models import Synthesizer, build_model, config_from_dict
+from speechseq.models import (
+    DurationSynthesizer,
+    DurationSynthesizerConfig,
+    Synthesizer,
+    SynthesizerConfig,
+    build_model,
+    config_from_dict,
+)
 from speechseq.optim import make_optimization, optimizer_step
 from speechseq.text import CharTokenizer
 from speechseq.training import (
@@ -43,6 +51,7 @@ from speechseq.training import (
     MetricsLog,
     feature_stats,
     load_set,
+    make_loader,
     make_sampler,
     pick_device,
     prepare_out_dir,
@@ -93,7 +102,7 @@ def tts_feature_stats(
 
 @torch.no_grad()
 def validate_tts(
-    model: Synthesizer,
+    model: Synthesizer | DurationSynthesizer,
     loader: DataLoader,
     loss_config: TtsLossConfig,
     device: torch.device,
@@ -149,13 +158,17 @@ class _Listener:
             self.transcriber = Transcriber.from_pretrained(config.recognizer)
 
     @torch.no_grad()
-    def __call__(self, model: Synthesizer, step: int) -> tuple[dict[str, float], torch.Tensor]:
+    def __call__(
+        self, model: Synthesizer | DurationSynthesizer, step: int
+    ) -> tuple[dict[str, Any], torch.Tensor]:
         """Metrics ``synth_stopped`` (fraction ended by the stop token), ``synth_length_ratio``
         (mean frames / reference frames), ``synth_cer``/``synth_wer`` (with a recognizer), and
         the first sentence's (S, L) free-running alignment."""
         model.eval()
         device = next(model.parameters()).device
-        batch = collate_tts(self.items, model.config.reduction_factor).to(device)
+        batch = collate_tts(self.items, model.config.reduction_factor)
+        assert batch is not None  # the listener's sentences: at least one must be readable
+        batch = batch.to(device)
         mels, lengths, alignments, stopped = model.infer(
             batch.tokens, batch.token_lengths, seed=self.config.seed
         )
@@ -166,7 +179,7 @@ class _Listener:
                 path = self.out_dir / "samples" / f"step-{step:06d}" / f"{i:02d}.wav"
                 save_audio(path, waveform, self.vocoder.sample_rate)
         ratio = (lengths.cpu().float() / batch.mel_lengths.cpu().float()).mean()
-        metrics = {
+        metrics: dict[str, Any] = {
             "synth_stopped": float(stopped.float().mean()),
             "synth_length_ratio": float(ratio),
         }
@@ -181,17 +194,6 @@ class _Listener:
             metrics["synth_heard"] = heard[0]
         steps = math.ceil(int(lengths[0]) / model.config.reduction_factor)
         return metrics, alignments[0, :steps, : int(batch.token_lengths[0])].cpu()
-
-
-def _make_loader(dataset: TtsDataset, sampler, r: int, workers: int, seed: int) -> DataLoader:
-    # Its own generator keeps DataLoader's seed draw off the global RNG (exact resume).
-    return DataLoader(
-        dataset,
-        batch_sampler=sampler,
-        collate_fn=functools.partial(collate_tts, reduction_factor=r),
-        num_workers=workers,
-        generator=torch.Generator().manual_seed(seed),
-    )
 
 
 def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool = True) -> Path:
@@ -215,10 +217,12 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     log = MetricsLog(out_dir / "metrics.jsonl")
     feature_config, model_config, tokenizer = choose_model(config, state, train_utts)
     torch.manual_seed(tc.seed)
-    model = build_model(model_config).to(device)
+    # a text-to-speech config builds one of the two synthesizers
+    model = cast("Synthesizer | DurationSynthesizer", build_model(model_config).to(device))
     extractor = FeatureExtractor(feature_config)
     train_frames, dev_frames = _char_frames(config, model_config.kind)
-    data, r = config.data, model_config.reduction_factor
+    data = config.data
+    collate = functools.partial(collate_tts, reduction_factor=model_config.reduction_factor)
     trim = (data.trim_db, data.trim_margin, data.cache)
     train_set = TtsDataset(train_utts, extractor, tokenizer, *trim, char_frames=train_frames)
     sampler = make_sampler(train_set.durations, data, tc.seed)
@@ -227,7 +231,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     if dev_utts:
         dev_set = TtsDataset(dev_utts, extractor, tokenizer, *trim, char_frames=dev_frames)
         dev_sampler = make_sampler(dev_set.durations, data, tc.seed, shuffle=False)
-        dev_loader = _make_loader(dev_set, dev_sampler, r, data.num_workers, tc.seed)
+        dev_loader = make_loader(dev_set, dev_sampler, collate, data.num_workers, tc.seed)
         if config.validation.sentences > 0:
             vocoder = GriffinLimVocoder(feature_config)
             listener = _Listener(config.validation, dev_set, vocoder, out_dir)
@@ -235,7 +239,7 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
     loop = EpochLoop(
         tc,
         sampler,
-        lambda seed: _make_loader(train_set, sampler, r, data.num_workers, seed),
+        lambda seed: make_loader(train_set, sampler, collate, data.num_workers, seed),
         total_steps,
         lambda: checkpointer.save_last(),
         progress,
@@ -282,7 +286,7 @@ def load_sets(config: TtsExperimentConfig) -> tuple[list[Utterance], list[Uttera
 
 def choose_model(
     config: TtsExperimentConfig, state: dict | None, train_utts: list[Utterance]
-) -> tuple[FeatureConfig, object, CharTokenizer]:
+) -> tuple[FeatureConfig, SynthesizerConfig | DurationSynthesizerConfig, CharTokenizer]:
     """Features, model config and tokenizer: a resumed run's from ``last.pt``, a new run's from
     the config (with corpus statistics for ``global`` normalisation)."""
     if state is not None:
@@ -314,7 +318,7 @@ def _yardstick(vc: TtsValidationConfig, listener: _Listener | None) -> tuple[str
 
 def train_one_epoch(
     batches,
-    model: torch.nn.Module,
+    model: Synthesizer | DurationSynthesizer,
     loop: EpochLoop,
     optimization: tuple,
     config: TtsExperimentConfig,
@@ -360,7 +364,7 @@ def train_one_epoch(
 
 
 def validate(
-    model: torch.nn.Module,
+    model: Synthesizer | DurationSynthesizer,
     dev_loader: DataLoader,
     listener: _Listener | None,
     config: TtsExperimentConfig,

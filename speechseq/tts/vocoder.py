@@ -93,6 +93,11 @@ class GriffinLimVocoder(Vocoder):
         peak: the output is scaled so its largest sample is this (0 = leave the level alone).
     """
 
+    # buffers registered in __init__
+    fbank: torch.Tensor
+    fbank_pinv: torch.Tensor
+    window: torch.Tensor
+
     def __init__(
         self,
         feature_config: FeatureConfig,

@@ -65,6 +65,7 @@ def plan_split(split: str, lines: list[str], seed: int) -> list[str]:
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("text_dir", type=Path)
     parser.add_argument("out_dir", type=Path)

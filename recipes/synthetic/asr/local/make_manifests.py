@@ -55,6 +55,7 @@ def check_audio(path: Path) -> tuple[float, str | None]:
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("plan_dir", type=Path)
     parser.add_argument("wav_dir", type=Path)
@@ -63,7 +64,7 @@ def main() -> None:
     parser.add_argument("--voices-json", default="voices.json", help="file name under out_dir")
     args = parser.parse_args()
 
-    splits = args.splits
+    splits: list[str] = args.splits
     texts: dict[str, set[str]] = {}
     stats: dict[str, dict[str, list[float]]] = {}  # split -> voice -> durations
     for split in splits:

@@ -15,6 +15,7 @@ from speechseq.data import read_manifest
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifest", type=Path)
     parser.add_argument("out_dir", type=Path)

@@ -138,6 +138,7 @@ def collect(root: Path, known_words: set[str]) -> tuple[dict[str, str], Counter]
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fortunes", type=Path, help="folder of fortune files")
     parser.add_argument("out_dir", type=Path)

@@ -23,13 +23,15 @@ from speechseq.metrics import wer
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--per-voice", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from pocketsphinx import Decoder
+    # optional: pip install pocketsphinx (see the docstring)
+    from pocketsphinx import Decoder  # pyright: ignore[reportMissingImports]
 
     by_voice = defaultdict(list)
     for split in SPLIT_ROLE:

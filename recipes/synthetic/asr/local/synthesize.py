@@ -61,6 +61,7 @@ def run_batch(batch: tuple[str, list[Job], Path]) -> tuple[int, list[Path]]:
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("plan_dir", type=Path)
     parser.add_argument("out_dir", type=Path)

@@ -29,6 +29,7 @@ from speechseq.metrics import error_counts
 
 
 def get_parser() -> argparse.ArgumentParser:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("model", help="recognizer checkpoint")
     parser.add_argument("manifest", help="dev manifest (JSONL)")

@@ -329,6 +329,7 @@ def check(out_dir: Path, roles: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", type=Path, metavar="OUT_DIR", required=True)
     parser.add_argument(

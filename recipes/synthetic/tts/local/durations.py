@@ -20,6 +20,7 @@ from speechseq.tts.durations import align_corpus
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("manifest", type=Path, help="JSONL manifest (audio + text)")
     parser.add_argument("out", type=Path, help="durations file to write (JSONL)")

@@ -24,7 +24,12 @@ from tqdm import tqdm
 
 # The voices and engine commands of the ASR corpus recipe (recipes/synthetic/asr/local).
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "asr" / "local"))
-from voices import BY_NAME, Prosody, synthesize  # noqa: E402
+# found through the sys.path entry above, which pyright does not follow
+from voices import (  # noqa: E402  # pyright: ignore[reportMissingImports]
+    BY_NAME,
+    Prosody,
+    synthesize,
+)
 
 from speechseq.data import Utterance, write_manifest  # noqa: E402
 
@@ -46,6 +51,7 @@ def run_batch(args: tuple[str, list[tuple[str, Path]], Path]) -> tuple[int, list
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("text_dir", type=Path, help="the ASR corpus's data/text")
     parser.add_argument("out_dir", type=Path)

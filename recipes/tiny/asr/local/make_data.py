@@ -43,6 +43,7 @@ def synthesize(text: str, voice: str, speed: int, pitch: int, out: Path) -> None
 
 
 def main() -> None:
+    assert __doc__ is not None  # the module docstring above
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--seed", type=int, default=0)
