@@ -40,7 +40,7 @@ __all__ = ["BeamSearchDecoder", "BeamHypothesis", "DEFAULT_BEAM_SIZE_TOKEN"]
 
 _SEPARATOR = "|"  # flashlight's word boundary ("silence") token
 # Tokens the beam tries per frame: all characters; the top eighth of 257 word pieces, which on
-# the shipped piece model's dev set decode as all of them do (recipes/synthetic/asr/README.md).
+# the shipped piece model's dev set decode as all of them do (recipes/synthetic/asr/RESULTS.md).
 DEFAULT_BEAM_SIZE_TOKEN = 32
 
 

@@ -198,8 +198,8 @@ def evaluate(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
 ) -> None:
-    """Print WER, CER and real-time factor of MODEL on MANIFEST (--decoder auto: greedy, or
-    for the shipped model its tuned beam search and LM; --decoder greedy|beam to choose)."""
+    """Print WER, CER and real-time factor of MODEL on MANIFEST (--decoder auto: the model's
+    tuned decoder if it has one, else greedy; --decoder greedy|beam to choose)."""
     from tqdm import tqdm
 
     from speechseq.asr.transcriber import Transcriber
