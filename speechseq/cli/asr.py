@@ -15,12 +15,16 @@ from typing import Annotated
 import typer
 
 from speechseq.cli.common import (
+    TRAIN_CONTEXT,
     BeamSizeOption,
     BeamTokensOption,
+    ConfigArgument,
     DecoderKind,
     DecoderOption,
     LMOption,
     LMWeightOption,
+    ProgressOption,
+    ResumeOption,
     WordBonusOption,
     decoding,
     friendly,
@@ -230,17 +234,13 @@ def evaluate(
         write_text_atomic(output, "".join(lines))
 
 
-@train_app.command(
-    "asr", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
+@train_app.command("asr", context_settings=TRAIN_CONTEXT)
 @friendly
 def train_asr_command(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Argument(help="YAML experiment file.")],
-    resume: Annotated[
-        bool, typer.Option(help="Continue the run in train.out_dir from its last.pt.")
-    ] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    config: ConfigArgument,
+    resume: ResumeOption = False,
+    progress: ProgressOption = True,
 ) -> None:
     """Train a BiGRU-CTC recognizer. Extra arguments override the YAML:
     section.key=value or --section.key value (e.g. train.epochs=5 --model.hidden_size 128)."""

@@ -18,12 +18,16 @@ import typer
 from speechseq.errors import SpeechseqError
 
 __all__ = [
+    "TRAIN_CONTEXT",
     "BeamSizeOption",
     "BeamTokensOption",
+    "ConfigArgument",
     "DecoderKind",
     "DecoderOption",
     "LMOption",
     "LMWeightOption",
+    "ProgressOption",
+    "ResumeOption",
     "WordBonusOption",
     "decoding",
     "fail",
@@ -120,6 +124,15 @@ BeamTokensOption = Annotated[
         "(default: the model's tuned value, else 32; the vocabulary's size: all).",
     ),
 ]
+
+
+# `speechseq train asr|tts CONFIG [--resume] [section.key=value …]`
+TRAIN_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True}
+ConfigArgument = Annotated[Path, typer.Argument(help="YAML experiment file.")]
+ResumeOption = Annotated[
+    bool, typer.Option(help="Continue the run in train.out_dir from its last.pt.")
+]
+ProgressOption = Annotated[bool, typer.Option(help="Show a progress bar.")]
 
 
 def decoding(

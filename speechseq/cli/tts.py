@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli.common import friendly, set_threads, warnings_as_lines
+from speechseq.cli.common import (
+    TRAIN_CONTEXT,
+    ConfigArgument,
+    ProgressOption,
+    ResumeOption,
+    friendly,
+    set_threads,
+    warnings_as_lines,
+)
 
 app = typer.Typer()
 train_app = typer.Typer()
@@ -76,19 +84,16 @@ def synthesize(
         )
 
 
-@train_app.command(
-    "tts", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
-)
+@train_app.command("tts", context_settings=TRAIN_CONTEXT)
 @friendly
 def train_tts_command(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Argument(help="YAML experiment file.")],
-    resume: Annotated[
-        bool, typer.Option(help="Continue the run in train.out_dir from its last.pt.")
-    ] = False,
-    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    config: ConfigArgument,
+    resume: ResumeOption = False,
+    progress: ProgressOption = True,
 ) -> None:
-    """Train a Tacotron-style synthesizer. Extra arguments override the YAML:
+    """Train a voice (model.kind: duration, or attention for Tacotron-style). Extra arguments
+    override the YAML:
     section.key=value or --section.key value (e.g. train.epochs=5 --model.reduction_factor 3)."""
     from speechseq.config import parse_overrides
     from speechseq.tts.config import load_tts_config
