@@ -16,7 +16,6 @@ from speechseq.asr.transcriber import Transcriber
 from speechseq.checkpoint import load_checkpoint, load_recognizer
 from speechseq.data import read_manifest
 from speechseq.errors import SpeechseqError
-from speechseq.optim import WarmupCosine
 from speechseq.pretrained import default_recognizer_path
 from speechseq.text import PieceTokenizer, new_tokenizer, train_piece_tokenizer
 
@@ -52,15 +51,6 @@ def restore_threads():
     threads = torch.get_num_threads()
     yield
     torch.set_num_threads(threads)
-
-
-def test_warmup_cosine_schedule():
-    schedule = WarmupCosine(warmup_steps=10, total_steps=110, final_ratio=0.1)
-    assert schedule(0) == pytest.approx(0.1)
-    assert schedule(9) == pytest.approx(1.0)
-    assert schedule(60) == pytest.approx(0.55)
-    assert schedule(110) == pytest.approx(0.1)
-    assert schedule(500) == pytest.approx(0.1)
 
 
 def test_train_writes_checkpoints_and_metrics(tmp_path, speech_manifest, restore_threads):
@@ -183,30 +173,6 @@ def test_killed_run_resumes_as_if_never_stopped(tmp_path, speech_manifest, resto
     reference = load_checkpoint(reference_dir / "last.pt")["model"]
     for name, tensor in reference.items():
         torch.testing.assert_close(resumed[name], tensor, rtol=1e-5, atol=1e-6, msg=name)
-
-
-def test_resume_follows_a_changed_schedule_length():
-    """Resuming with a different ``train.epochs`` must not bring back the old total steps."""
-    import torch
-
-    from speechseq.optim import WarmupCosine, restore_scheduler
-
-    def make(total):
-        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-        return torch.optim.lr_scheduler.LambdaLR(opt, WarmupCosine(0, total, 0.0))
-
-    old = make(100)
-    for _ in range(50):
-        old.optimizer.step()
-        old.step()
-    new = make(60)
-    restore_scheduler(new, old.state_dict())
-    assert new.last_epoch == 50
-    assert new.lr_lambdas[0].total_steps == 60
-    new.optimizer.step()
-    new.step()
-    # step 51 of 60 on a cosine to 0: well below the old schedule's 0.5-ish value
-    assert new.get_last_lr()[0] < 0.1
 
 
 def test_an_epoch_shorter_than_the_first_still_ends(

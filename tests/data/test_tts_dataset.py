@@ -3,7 +3,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from speechseq.data import TtsDataset, Utterance, collate_tts, read_manifest
+from speechseq.data import TtsDataset, Utterance, collate_tts, read_manifest, stop_targets
 from speechseq.data.tts import trim_silence
 from speechseq.features import FeatureExtractor
 from speechseq.text import CharTokenizer
@@ -64,3 +64,12 @@ def test_unusable_items_are_skipped_with_a_warning(tmp_path, tts_manifest):
         assert dataset[0] is None
     with pytest.warns(UserWarning, match="no speakable text"):
         assert dataset[1] is None
+
+
+def test_stop_targets():
+    assert stop_targets(torch.tensor([8, 5, 9]), 4, 3).tolist() == [
+        [0, 1, 1],
+        [0, 1, 1],
+        [0, 0, 1],
+    ]
+    assert stop_targets(torch.tensor([3]), 1, 4).tolist() == [[0, 0, 1, 1]]

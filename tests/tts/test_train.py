@@ -1,139 +1,15 @@
 import json
 import shutil
-import struct
-import zlib
 
-import numpy as np
 import pytest
 import torch
 import yaml
 from conftest import TINY_TTS_MODEL
 
 from speechseq.checkpoint import load_checkpoint, load_synthesizer
-from speechseq.data import TtsBatch, stop_targets
 from speechseq.errors import SpeechseqError
-from speechseq.tts.config import TtsLossConfig, load_tts_config
-from speechseq.tts.losses import compute_tts_loss, diagonal_score, guided_attention_loss
-from speechseq.tts.plotting import alignment_image, write_png
+from speechseq.tts.config import load_tts_config
 from speechseq.tts.train import train_tts
-
-
-def _diagonal(steps: int, chars: int) -> torch.Tensor:
-    """(S, L) one-hot attention moving evenly from the first character to the last."""
-    a = torch.zeros(steps, chars)
-    a[torch.arange(steps), (torch.arange(steps) * chars) // steps] = 1.0
-    return a
-
-
-def test_guided_attention_is_per_step_and_ignores_padding():
-    diagonal = _diagonal(40, 20)[None]  # (1, S, L)
-    across = diagonal.flip(-1)  # last character first
-    lengths, steps = torch.tensor([20]), torch.tensor([40])
-    assert guided_attention_loss(diagonal, lengths, steps, 0.2) < 0.05
-    # one-hot rows: the loss is the mean over steps of the penalty where attention sits
-    t = torch.arange(40) / 40
-    n = (19 - (torch.arange(40) * 20) // 40) / 20  # where `across` attends at each step
-    expected = (1 - torch.exp(-((n - t) ** 2) / (2 * 0.2**2))).mean()
-    torch.testing.assert_close(guided_attention_loss(across, lengths, steps, 0.2), expected)
-    # summed over characters, not averaged: uniform attention over 20 or 80 characters costs the
-    # same per step (an element mean would shrink with the text's length)
-    uniform = [
-        guided_attention_loss(torch.full((1, 40, c), 1 / c), torch.tensor([c]), steps, 0.2)
-        for c in (20, 80)
-    ]
-    assert uniform[0] == pytest.approx(float(uniform[1]), rel=0.05) and uniform[0] > 0.4
-    # padded steps and characters do not count
-    padded = torch.zeros(1, 50, 30)
-    padded[:, :40, :20] = across
-    padded[:, 40:, 20:] = 1 / 10
-    torch.testing.assert_close(guided_attention_loss(padded, lengths, steps, 0.2), expected)
-
-
-def test_diagonal_score():
-    lengths, steps = torch.tensor([20]), torch.tensor([40])
-    assert diagonal_score(_diagonal(40, 20)[None], lengths, steps) == pytest.approx(1.0)
-    uniform = diagonal_score(torch.full((1, 40, 20), 1 / 20), lengths, steps)
-    assert 0.3 < uniform < 0.45
-    assert diagonal_score(_diagonal(40, 20).flip(-1)[None], lengths, steps) < 0.3
-
-
-def test_stop_targets():
-    assert stop_targets(torch.tensor([8, 5, 9]), 4, 3).tolist() == [
-        [0, 1, 1],
-        [0, 1, 1],
-        [0, 0, 1],
-    ]
-    assert stop_targets(torch.tensor([3]), 1, 4).tolist() == [[0, 0, 1, 1]]
-
-
-def _batch(mels: torch.Tensor, lengths: list[int], r: int) -> TtsBatch:
-    steps = mels.shape[1] // r
-    mel_lengths = torch.tensor(lengths)
-    return TtsBatch(
-        tokens=torch.ones(len(lengths), 5, dtype=torch.long),
-        token_lengths=torch.tensor([5] * len(lengths)),
-        mels=mels,
-        mel_lengths=mel_lengths,
-        stop_targets=stop_targets(mel_lengths, r, steps),
-        texts=["x"] * len(lengths),
-        audio=["x"] * len(lengths),
-        durations=[1.0] * len(lengths),
-    )
-
-
-def test_tts_loss_masks_padding():
-    torch.manual_seed(0)
-    mels = torch.randn(2, 12, 4)
-    batch = _batch(mels, [12, 7], r=2)
-    attention = torch.full((2, 6, 5), 0.2)
-    stops = (batch.stop_targets * 20 - 10).clone()  # confident and right
-    exact = compute_tts_loss((mels, mels, stops, attention), batch, TtsLossConfig(), 2)
-    assert exact["mel"] == 0 and exact["postnet"] == 0 and exact["stop"] < 1e-3
-    wrong_padding = mels.clone()
-    wrong_padding[1, 7:] += 100.0  # frames past the second utterance's end
-    stops[1, 4:] = -10.0  # steps past its end
-    loss = compute_tts_loss(
-        (wrong_padding, wrong_padding, stops, attention), batch, TtsLossConfig(), 2
-    )
-    assert loss["mel"] == 0 and loss["stop"] < 1e-3
-    off = compute_tts_loss(
-        (mels + 1, mels + 2, stops, attention), batch, TtsLossConfig(mel_loss="l1+l2"), 2
-    )
-    assert off["mel"].item() == pytest.approx(2.0) and off["postnet"].item() == pytest.approx(6.0)
-    total = off["mel"] + off["postnet"] + off["stop"] + 2.0 * off["attention"]
-    torch.testing.assert_close(off["loss"], total)
-
-
-def test_png_writer_round_trip(tmp_path):
-    alignment = _diagonal(30, 10)
-    image = alignment_image(alignment)
-    assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
-    path = write_png(tmp_path / "a.png", image)
-    data = path.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
-    assert (height, width) == image.shape[:2]
-    idat_length = struct.unpack(">I", data[33:37])[0]
-    assert data[37:41] == b"IDAT"
-    rows = np.frombuffer(zlib.decompress(data[41 : 41 + idat_length]), np.uint8)
-    rows = rows.reshape(height, 1 + 3 * width)
-    assert (rows[:, 0] == 0).all()
-    np.testing.assert_array_equal(rows[:, 1:].reshape(height, width, 3), image)
-    # first character at the bottom-left, last at the top-right: bright corners there
-    assert image[-1, 0].sum() > 400 and image[0, -1].sum() > 400 and image[0, 0].sum() < 300
-
-
-def test_config_defaults_follow_the_sample_rate(tmp_path):
-    config = load_tts_config(None, {"features.sample_rate": 22050})
-    assert (config.features.hop_length, config.features.win_length) == (276, 1102)
-    assert config.features.n_fft == 2048 and config.features.normalize == "global"
-    assert config.train.out_dir == "exp/tts" and config.model.reduction_factor > 1
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump({"model": {"reduction_factor": 3}, "loss": {"nope": 1}}))
-    with pytest.raises(SpeechseqError, match="nope"):
-        load_tts_config(path)
-    with pytest.raises(SpeechseqError, match="mel_loss"):
-        load_tts_config(None, {"loss.mel_loss": "l3"})
 
 
 def _overrides(manifest, out_dir, **more):
