@@ -10,6 +10,8 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no p
 
 from __future__ import annotations
 
+import pickle
+import zipfile
 from pathlib import Path
 from typing import cast
 
@@ -45,6 +47,7 @@ __all__ = [
 ASR_FORMAT = "speechseq-asr"
 TTS_FORMAT = "speechseq-tts"
 VERSION = 1
+_REQUIRED = ("model_config", "feature_config", "tokenizer", "model")
 # the kind of a checkpoint saved before model configs had one
 _DEFAULT_KIND = {ASR_FORMAT: "recognizer", TTS_FORMAT: "attention"}
 
@@ -68,10 +71,26 @@ def load_checkpoint(path: str | Path, expected_format: str | None = ASR_FORMAT) 
         raise SpeechseqError(f"{path}: no such model file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a corrupt or foreign file
-        raise SpeechseqError(f"{path}: not a readable speechseq checkpoint ({err})") from None
+    except pickle.UnpicklingError:
+        if not zipfile.is_zipfile(path):  # torch.save writes a zip; this is something else
+            raise SpeechseqError(f"{path}: not a PyTorch checkpoint file") from None
+        # torch's refusal of pickled code is 8 lines that suggest allowing it; a speechseq
+        # checkpoint never needs that
+        raise SpeechseqError(
+            f"{path}: holds pickled Python objects, which speechseq does not load "
+            "(its checkpoints are plain tensors and values)"
+        ) from None
+    except PermissionError:
+        raise SpeechseqError(f"{path}: permission denied") from None
+    except Exception:  # torch raises many types for a file that is not a torch.save zip
+        raise SpeechseqError(f"{path}: not a PyTorch checkpoint file") from None
     if not isinstance(state, dict) or "format" not in state:
         raise SpeechseqError(f"{path}: not a speechseq checkpoint")
+    missing = [k for k in _REQUIRED if k not in state]
+    if missing:
+        raise SpeechseqError(
+            f"{path}: an incomplete speechseq checkpoint (no {', '.join(missing)})"
+        )
     if expected_format is not None and state["format"] != expected_format:
         raise SpeechseqError(f"{path}: a {state['format']} checkpoint, expected {expected_format}")
     return state
@@ -103,7 +122,15 @@ def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...]) -> tuple:
     if config.kind not in kinds:
         raise SpeechseqError(f"{path}: a {config.kind} model, expected {' or '.join(kinds)}")
     model = build_model(config)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:  # torch lists every mismatched tensor, a line each
+        lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
+        shown = lines[0].rstrip(".") if lines else str(err)
+        more = f"; {len(lines) - 1} more" if len(lines) > 1 else ""
+        raise SpeechseqError(f"{path}: its weights do not fit its model ({shown}{more})") from None
+    except (AttributeError, KeyError, TypeError, ValueError) as err:
+        raise SpeechseqError(f"{path}: its weights are not a model's state ({err})") from None
     model.eval()
     return (
         model,

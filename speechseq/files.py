@@ -17,7 +17,11 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "write_text_atomic"]
+from speechseq.errors import SpeechseqError
+
+__all__ = ["TEMP_GLOB", "atomic_path", "write_text_atomic"]
+
+TEMP_GLOB = ".~*-tmp*"  # what a temporary name looks like (a killed writer may leave one)
 
 
 @contextlib.contextmanager
@@ -25,15 +29,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """A temporary path to write ``path``'s content to; on a clean exit it is renamed to
     ``path`` (replacing it), on an error it is removed. The parent folder is made if needed.
 
-    The temporary name keeps ``path``'s suffix (``.NAME.PID.tmp.wav``), since writers such as
-    soundfile choose the format from it.
+    The temporary name keeps ``path``'s suffix and adds none (``out.wav`` →
+    ``.~out-PID-tmp.wav``, ``out`` → ``.~out-PID-tmp``), since writers such as soundfile choose
+    the format from it. Errors name ``path``, never the temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    tmp = path.with_name(f".~{path.stem}-{os.getpid()}-tmp{path.suffix}")
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as err:
+        if err.filename is not None and Path(err.filename).name == tmp.name:
+            err.filename = str(path)
+        raise
+    except SpeechseqError as err:  # a writer's own message about the file it was given
+        raise SpeechseqError(str(err).replace(str(tmp), str(path))) from None
     finally:
         tmp.unlink(missing_ok=True)
 

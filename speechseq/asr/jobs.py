@@ -29,6 +29,7 @@ import contextlib
 import ctypes
 import glob
 import json
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ __all__ = [
     "JobPlan",
     "JobSummary",
     "RunReport",
+    "check_writable",
     "expand_inputs",
     "flat_malloc",
     "join_ranks",
@@ -80,12 +82,14 @@ class JobPlan:
         missing: inputs that named nothing (a missing file, an empty folder, a glob that matched
             nothing), as failed results.
         formats: the transcript formats, in the order of each :attr:`JobFile.outputs`.
+        out_dir: where the transcripts go (None: they are only printed).
     """
 
     todo: list[JobFile] = field(default_factory=list)
     skipped: list[JobFile] = field(default_factory=list)
     missing: list[TranscriptionResult] = field(default_factory=list)
     formats: tuple[str, ...] = ("txt",)
+    out_dir: Path | None = None
 
 
 @dataclass
@@ -201,12 +205,14 @@ def plan_job(
     for fmt in wanted:
         if fmt not in FORMATS:
             raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)} or all")
+    if out_dir is not None and out_dir.exists() and not out_dir.is_dir():
+        raise SpeechseqError(f"{out_dir}: exists and is not a folder; give another --output-dir")
     files, missing = expand_inputs(inputs)
     folders = [Path(i) for i in inputs if Path(i).is_dir()]
     names = _output_names(files, folders)  # over all files, so every shard names alike
     index, count = shard
     files = balanced_part(files, index, count)
-    plan = JobPlan(missing=missing if index == 0 else [], formats=wanted)
+    plan = JobPlan(missing=missing if index == 0 else [], formats=wanted, out_dir=out_dir)
     for file in files:
         if out_dir is None:
             plan.todo.append(JobFile(file))
@@ -279,8 +285,11 @@ class RunReport:
         self._file: TextIO | None = None
 
     def __enter__(self) -> RunReport:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self.path.open("a", encoding="utf-8")
+        except OSError as err:
+            raise SpeechseqError(f"{self.path}: cannot write the report ({_cause(err)})") from None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -305,8 +314,11 @@ class RunReport:
         }
         if self._file is None:
             raise RuntimeError("open the report first: with RunReport(path) as report: …")
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
-        self._file.flush()  # a killed job keeps every line written so far
+        try:
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self._file.flush()  # a killed job keeps every line written so far
+        except OSError as err:
+            raise SpeechseqError(f"{self.path}: cannot write the report ({_cause(err)})") from None
 
 
 def run_job(
@@ -333,12 +345,25 @@ def run_job(
     """
     summary = JobSummary(skipped=len(plan.skipped))
     outputs = {str(job.input): job.outputs for job in plan.todo}
+    if plan.out_dir is not None and plan.todo:
+        check_writable(plan.out_dir)  # before any work, not at the first transcript
     with RunReport(report) if report is not None else contextlib.nullcontext() as log:
 
         def handle(result: TranscriptionResult) -> None:
             if result.ok:
                 for fmt, path in zip(plan.formats, outputs.get(result.path, ()), strict=False):
-                    write_text_atomic(path, render(result, fmt, options))
+                    try:
+                        write_text_atomic(path, render(result, fmt, options))
+                    except OSError as err:  # disk full, folder gone: later files fail too
+                        cause = f"{path}: cannot write ({_cause(err)})"
+                        if log is not None:
+                            with contextlib.suppress(SpeechseqError):
+                                log.add(result.path, "failed", result.duration, 0.0, cause)
+                        left = len(plan.todo) - summary.succeeded - summary.failed
+                        raise SpeechseqError(
+                            f"{cause}; the job stopped with {left} of {len(plan.todo)} inputs "
+                            "not done: free the space or fix the folder, then run it again"
+                        ) from None
                 summary.succeeded += 1
             else:
                 summary.failed += 1
@@ -356,6 +381,26 @@ def run_job(
         for result in transcriber.iter_transcribe([job.input for job in plan.todo], num_workers):
             handle(result)
     return summary
+
+
+def check_writable(folder: Path) -> None:
+    """Make ``folder`` if needed and write (then remove) a file in it.
+
+    Raises:
+        SpeechseqError: it is not a folder, or cannot be made or written to.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise SpeechseqError(f"{folder}: exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(folder / f".speechseq-probe-{os.getpid()}", "").unlink()
+    except OSError as err:
+        raise SpeechseqError(f"{folder}: cannot write there ({_cause(err)})") from None
+
+
+def _cause(err: OSError) -> str:
+    """``permission denied``, ``no space left on device``: the OS's words, without the path."""
+    return (err.strerror or str(err)).lower()
 
 
 def join_ranks(part: int, parts: int, device: str) -> tuple[int, int, str]:

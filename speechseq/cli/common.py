@@ -44,7 +44,8 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def friendly(func):
-    """Turn a SpeechseqError into one line on stderr and exit code 2, not a traceback."""
+    """Turn a SpeechseqError, or an OSError on a file (permission denied, disk full), into one
+    line on stderr and exit code 2, not a traceback."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -52,6 +53,9 @@ def friendly(func):
             return func(*args, **kwargs)
         except SpeechseqError as err:
             raise fail(str(err)) from None
+        except OSError as err:
+            where = f"{err.filename}: " if err.filename else ""
+            raise fail(f"{where}{(err.strerror or str(err)).lower()}") from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 

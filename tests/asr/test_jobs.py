@@ -19,6 +19,7 @@ from speechseq.asr.segmentation import split_at_pauses
 from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import load_audio, stream_audio
 from speechseq.cli import app
+from speechseq.files import TEMP_GLOB
 
 runner = CliRunner()
 
@@ -102,7 +103,7 @@ def test_interrupted_job_resumes_without_redoing_or_losing_work(transcriber, spe
         for name, text in expected.items():
             assert (out / folder / name).with_suffix(".txt").read_text().strip() == text
             assert (out / folder / name).with_suffix(".srt").exists()
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(TEMP_GLOB))
     lines = [json.loads(line) for line in report.read_text().splitlines()]
     runs = sorted({line["run"] for line in lines})
     assert len(runs) == 2 and len(lines) == len(done) + 9

@@ -169,7 +169,7 @@ def test_not_a_checkpoint_is_a_clear_error(tmp_path, speech_dir):
     fake.write_text("hello")
     result = runner.invoke(app, ["transcribe", str(speech_dir), "--model", str(fake)])
     assert result.exit_code == 2
-    assert "fake.pt: not a readable speechseq checkpoint" in result.stderr
+    assert "fake.pt: not a PyTorch checkpoint file" in result.stderr
 
 
 def test_data_prepare_folder_skips_bad_files_with_a_warning(speech_dir, tmp_path):

@@ -17,6 +17,7 @@ from speechseq.checkpoint import asr_state, save_checkpoint
 from speechseq.data import TtsDataset, Utterance, read_manifest, write_manifest
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
+from speechseq.files import TEMP_GLOB
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.text import CharTokenizer, train_piece_tokenizer
 from speechseq.tts.config import tts_feature_config
@@ -226,7 +227,7 @@ def test_align_corpus_writes_what_training_sees_and_skips_bad_utterances(
         assert item is not None
         assert len(durations[utt.audio]) == item["tokens"].numel()
         assert sum(durations[utt.audio]) == item["mel"].shape[0]
-    assert not list(tmp_path.glob(".*.tmp"))  # the temporary file is gone
+    assert not list(tmp_path.glob(TEMP_GLOB))  # the temporary file is gone
 
 
 def test_read_durations_refuses_durations_that_do_not_sum_to_the_frames(tmp_path):
