@@ -37,6 +37,7 @@ from speechseq.checkpoint import load_checkpoint, save_checkpoint
 from speechseq.config import TrainingConfig
 from speechseq.data import DurationBatchSampler, read_manifest
 from speechseq.errors import SpeechseqError
+from speechseq.files import TEMP_GLOB, write_text_atomic
 from speechseq.optim import restore_scheduler
 
 __all__ = [
@@ -120,16 +121,43 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_set(paths: str | tuple[str, ...] | None, max_duration: float | None = None) -> list:
-    """The utterances of one manifest or several (joined), less empty and over-long ones."""
+def load_set(
+    paths: str | tuple[str, ...] | None,
+    max_duration: float | None = None,
+    max_missing: float = 0.0,
+) -> list:
+    """The utterances of one manifest or several (joined), less empty and over-long ones, and
+    less those whose audio file is missing, which one warning line counts.
+
+    Args:
+        max_missing: the share of utterances whose audio may be missing (0.05: 5 %).
+
+    Raises:
+        SpeechseqError: more audio is missing than ``max_missing`` allows, or all of it.
+    """
     if not paths:
         return []
-    utts = [
-        u for path in ([paths] if isinstance(paths, str) else paths) for u in read_manifest(path)
-    ]
+    names = [paths] if isinstance(paths, str) else list(paths)
+    utts = [u for path in names for u in read_manifest(path)]
     if max_duration is not None:
         utts = [u for u in utts if u.duration <= max_duration]
-    return [u for u in utts if u.text.strip()]
+    utts = [u for u in utts if u.text.strip()]
+    missing = [u.audio for u in utts if not Path(u.audio).is_file()]
+    if not missing:
+        return utts
+    where = ", ".join(names)
+    shown = ", ".join(missing[:3]) + (", …" if len(missing) > 3 else "")
+    counted = f"{len(missing)} of {len(utts)} audio files are missing ({shown})"
+    if len(missing) == len(utts) or len(missing) > max_missing * len(utts):
+        raise SpeechseqError(
+            f"{where}: {counted}; more than data.max_missing={max_missing:g} allows"
+            if len(missing) < len(utts)
+            else f"{where}: {counted}; nothing to train on"
+        )
+    if distributed.is_main():
+        print(f"warning: {where}: {counted}; training without them", file=sys.stderr)
+    gone = set(missing)
+    return [u for u in utts if u.audio not in gone]
 
 
 class MetricsLog:
@@ -164,11 +192,25 @@ def prepare_out_dir(config, resume: bool, fmt: str) -> tuple[Path, dict | None]:
     state = load_checkpoint(last, fmt) if (resume and last.exists()) else None  # every rank
     if not distributed.is_main():
         return out_dir, state
-    if state is None and (out_dir / "metrics.jsonl").exists():
+    for stale in out_dir.glob(TEMP_GLOB):  # checkpoints a killed run was writing
+        stale.unlink(missing_ok=True)
+    metrics = out_dir / "metrics.jsonl"
+    if state is None and metrics.exists():
         # A fresh start in a folder whose run never checkpointed: keep the old log, start anew.
-        (out_dir / "metrics.jsonl").rename(out_dir / f"metrics.{int(time.time())}.jsonl")
+        metrics.rename(out_dir / f"metrics.{int(time.time())}.jsonl")
+    elif state is not None and metrics.exists():
+        _drop_rows_after(metrics, state["train_state"]["step"])
     (out_dir / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     return out_dir, state
+
+
+def _drop_rows_after(metrics: Path, step: int) -> None:
+    """Keep the metrics rows up to ``step``: the killed run logged steps past its last
+    checkpoint, which the resumed run logs again."""
+    lines = metrics.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
+    if len(kept) < len(lines):
+        write_text_atomic(metrics, "".join(kept))
 
 
 class EpochLoop:

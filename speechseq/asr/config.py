@@ -31,6 +31,8 @@ class DataConfig:
         max_batch_size: cap on utterances per batch (optional).
         num_workers: DataLoader worker processes decoding audio.
         max_duration: skip training utterances longer than this many seconds (optional).
+        max_missing: the share of a manifest's utterances whose audio file may be missing;
+            they are left out with one warning line. More, or all, is an error before training.
         tokenizer: the output units: ``char`` (letters, space, apostrophe), ``bpe:N`` (N
             SentencePiece word pieces learnt from the training transcripts when the run starts)
             or the path of a SentencePiece ``.model`` file. Unset: ``char`` for a new model, the
@@ -45,6 +47,7 @@ class DataConfig:
     max_batch_size: int | None = None
     num_workers: int = 0
     max_duration: float | None = None
+    max_missing: float = 0.05
     tokenizer: str | None = None
 
 

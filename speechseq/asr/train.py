@@ -382,12 +382,12 @@ def _run(config: AsrExperimentConfig, resume: bool, progress: bool, device: torc
     if tc.num_threads:
         torch.set_num_threads(tc.num_threads)
     world, rank = distributed.world_size(), distributed.rank()
-    out_dir, state = prepare_out_dir(config, resume, ASR_FORMAT)
-    log = MetricsLog(out_dir / "metrics.jsonl")
-    train_utts = load_set(data.train_manifest, data.max_duration)
+    train_utts = load_set(data.train_manifest, data.max_duration, data.max_missing)
     if not train_utts:
         raise SpeechseqError(f"{data.train_manifest}: no training utterances")
-    dev_utts = load_set(data.dev_manifest)
+    dev_utts = load_set(data.dev_manifest, max_missing=data.max_missing)
+    out_dir, state = prepare_out_dir(config, resume, ASR_FORMAT)  # once the data is known good
+    log = MetricsLog(out_dir / "metrics.jsonl")
 
     spec = choose_model(config, state, train_utts)
     model, net = build_model(spec, tc.seed, device)

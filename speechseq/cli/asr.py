@@ -29,6 +29,7 @@ from speechseq.cli.common import (
     decoding,
     friendly,
     set_threads,
+    warnings_as_lines,
 )
 from speechseq.errors import SpeechseqError
 
@@ -250,6 +251,7 @@ def train_asr_command(
     from speechseq.config import parse_overrides
 
     cfg = load_asr_config(config, parse_overrides(list(ctx.args)))
-    best = train_asr(cfg, resume=resume, progress=progress)  # under torchrun: on every rank
+    with warnings_as_lines():
+        best = train_asr(cfg, resume=resume, progress=progress)  # under torchrun: every rank
     if distributed.is_main():
         typer.echo(f"best checkpoint: {best}", err=True)

@@ -64,14 +64,16 @@ def friendly(func):
 
 @contextlib.contextmanager
 def warnings_as_lines():
-    """Show library warnings (skipped files, …) as plain ``warning: …`` lines on stderr."""
-    with warnings.catch_warnings(record=True) as caught:
+    """Show library warnings (skipped files, …) as plain ``warning: …`` lines on stderr, as
+    they happen (a training run's come during the run, not at its end)."""
+
+    def show(message, *args, **kwargs) -> None:
+        typer.echo(f"warning: {message}", err=True)
+
+    with warnings.catch_warnings():
         warnings.simplefilter("always")
-        try:
-            yield
-        finally:
-            for warning in caught:
-                typer.echo(f"warning: {warning.message}", err=True)
+        warnings.showwarning = show
+        yield
 
 
 def set_threads(threads: int | None) -> None:

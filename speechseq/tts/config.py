@@ -54,6 +54,8 @@ class TtsDataConfig:
         max_batch_size: cap on utterances per batch (optional).
         num_workers: DataLoader worker processes decoding audio.
         max_duration: skip training utterances longer than this many seconds (optional).
+        max_missing: the share of a manifest's utterances whose audio file may be missing;
+            they are left out with one warning line. More, or all, is an error before training.
         trim_db: trim leading/trailing audio this many dB below the loudest frame (null = off).
         trim_margin: seconds of the trimmed edges kept.
         cache: keep every utterance's features in memory after the first epoch (~92 MB per hour
@@ -69,6 +71,7 @@ class TtsDataConfig:
     max_batch_size: int | None = None
     num_workers: int = 0
     max_duration: float | None = None
+    max_missing: float = 0.05
     trim_db: float | None = 40.0
     trim_margin: float = 0.05
     cache: bool = True

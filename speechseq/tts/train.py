@@ -275,10 +275,11 @@ def load_sets(config: TtsExperimentConfig) -> tuple[list[Utterance], list[Uttera
         raise SpeechseqError("features.normalize: text-to-speech needs global or none")
     if config.train.init_from:
         raise SpeechseqError("train.init_from: fine-tuning is only for recognizers so far")
-    train_utts = load_set(config.data.train_manifest, config.data.max_duration)
+    data = config.data
+    train_utts = load_set(data.train_manifest, data.max_duration, data.max_missing)
     if not train_utts:
-        raise SpeechseqError(f"{config.data.train_manifest}: no training utterances")
-    dev_utts = load_set(config.data.dev_manifest)
+        raise SpeechseqError(f"{data.train_manifest}: no training utterances")
+    dev_utts = load_set(data.dev_manifest, max_missing=data.max_missing)
     if config.validation.max_utterances is not None:
         dev_utts = dev_utts[: config.validation.max_utterances]
     return train_utts, dev_utts
