@@ -7,6 +7,9 @@ raises :class:`~speechseq.errors.SpeechseqError` naming the file and what is wro
 from __future__ import annotations
 
 import math
+import os
+import struct
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +27,10 @@ __all__ = [
     "resample",
     "to_mono",
     "audio_duration",
+    "check_truncation",
+    "truncation",
     "AUDIO_SUFFIXES",
+    "MIN_TRUNCATED_SECONDS",
 ]
 
 # Suffixes we look for when walking folders; libsndfile decides what it can really read.
@@ -78,10 +84,15 @@ def load_audio(
         (T,) float32 samples in [-1, 1].
 
     Raises:
-        SpeechseqError: missing, empty, truncated, not audio, no samples, NaN/inf samples or silent.
+        SpeechseqError: missing, empty, not audio, truncated to (almost) nothing, no samples,
+            NaN/inf samples or silent. A WAV file cut short but holding audio is read with a
+            warning (see :func:`check_truncation`).
     """
     path = Path(path)
     data, rate = _read(path)
+    cut = check_truncation(path)
+    if cut is not None:
+        warnings.warn(f"{cut}; reading what it holds", stacklevel=2)
     if data.shape[0] == 0:
         raise SpeechseqError(f"{path}: holds no audio samples (empty or truncated)")
     if not np.isfinite(data).all():
@@ -92,6 +103,60 @@ def load_audio(
     if sample_rate is not None:
         waveform = resample(waveform, rate, sample_rate)
     return waveform.contiguous()
+
+
+# A truncated file keeping at least this much audio is read with a warning; less is an error.
+MIN_TRUNCATED_SECONDS = 0.1
+
+
+def truncation(path: str | Path) -> tuple[float, float] | None:
+    """For a WAV file whose data chunk holds fewer bytes than its header declares (a copy or a
+    recording cut short), the seconds it holds and the seconds declared; None otherwise.
+
+    libsndfile reads such a file without complaint, up to where it ends; this says that the
+    rest is missing. Other formats are not checked (None).
+    """
+    try:
+        with open(path, "rb") as f:
+            head = f.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            byte_rate = 0
+            while chunk := f.read(8):
+                if len(chunk) < 8:
+                    return None
+                name, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if name == b"fmt ":
+                    fmt = f.read(size + size % 2)
+                    byte_rate = struct.unpack("<I", fmt[8:12])[0] if len(fmt) >= 12 else 0
+                elif name == b"data":
+                    held = os.fstat(f.fileno()).st_size - f.tell()
+                    # 0 and 0xFFFFFFFF: a streaming writer that never filled the size in
+                    if size in (0, 0xFFFFFFFF) or held >= size or not byte_rate:
+                        return None
+                    return held / byte_rate, size / byte_rate
+                else:
+                    f.seek(size + size % 2, os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+def check_truncation(path: str | Path) -> str | None:
+    """If ``path`` is a truncated WAV file that still holds usable audio, what to warn; None if
+    it is whole.
+
+    Raises:
+        SpeechseqError: it is truncated to less than :data:`MIN_TRUNCATED_SECONDS`.
+    """
+    cut = truncation(path)
+    if cut is None:
+        return None
+    held, declared = cut
+    said = f"{path}: truncated: holds {held:.2f} s of the {declared:.2f} s its header declares"
+    if held < MIN_TRUNCATED_SECONDS:
+        raise SpeechseqError(said)
+    return said
 
 
 def audio_duration(path: str | Path) -> float:

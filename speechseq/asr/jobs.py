@@ -303,6 +303,7 @@ class RunReport:
         duration: float = 0.0,
         seconds: float = 0.0,
         error: str | None = None,
+        truncated: bool = False,
     ) -> None:
         record = {
             "run": self.run,
@@ -311,6 +312,7 @@ class RunReport:
             "duration": round(duration, 3),
             "seconds": round(seconds, 3),
             "error": error,
+            **({"truncated": True} if truncated else {}),
         }
         if self._file is None:
             raise RuntimeError("open the report first: with RunReport(path) as report: …")
@@ -369,7 +371,14 @@ def run_job(
                 summary.failed += 1
             if log is not None:
                 status = "ok" if result.ok else "failed"
-                log.add(result.path, status, result.duration, result.seconds, result.error)
+                log.add(
+                    result.path,
+                    status,
+                    result.duration,
+                    result.seconds,
+                    result.error,
+                    truncated=result.truncated is not None,
+                )
             if on_result:
                 on_result(result)
 

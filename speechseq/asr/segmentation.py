@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from speechseq.audio import stream_audio
+from speechseq.audio import check_truncation, stream_audio
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
 
@@ -162,6 +162,7 @@ class FileEnd:
     duration: float
     seconds: float  # the worker's busy time on this file
     error: str | None = None
+    truncated: str | None = None  # what to warn of a WAV file cut short
 
 
 class PieceStream(IterableDataset):
@@ -193,7 +194,9 @@ class PieceStream(IterableDataset):
     def _file(self, i: int) -> Iterator[Piece | FileEnd]:
         path, rate = self.paths[i], self.extractor.config.sample_rate
         busy, clock, count, samples, error = 0.0, time.perf_counter(), 0, 0, None
+        truncated = None
         try:
+            truncated = check_truncation(path)
             blocks = stream_audio(path, rate, self.block_seconds)
             for start, piece in split_at_pauses(blocks, rate, self.max_segment_seconds):
                 samples = start + len(piece)
@@ -209,4 +212,5 @@ class PieceStream(IterableDataset):
         except Exception as err:  # one odd file must not end a job over thousands
             error = f"{path}: {type(err).__name__}: {err}"
         busy += time.perf_counter() - clock
-        yield FileEnd(i, count, samples / rate if error is None else 0.0, busy, error)
+        duration = samples / rate if error is None else 0.0
+        yield FileEnd(i, count, duration, busy, error, truncated)

@@ -57,6 +57,8 @@ class TranscriptionResult:
             :mod:`speechseq.asr.alignment`).
         seconds: processing time spent on this file: reading and features in its worker plus
             its share (by frames) of the batches it was decoded in.
+        truncated: for a WAV file cut short (its header declares more audio than it holds),
+            what it holds and what it declares; the transcript is of what it holds.
     """
 
     path: str
@@ -65,6 +67,7 @@ class TranscriptionResult:
     error: str | None = None
     segments: list[Segment] = field(default_factory=list)
     seconds: float = 0.0
+    truncated: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -81,6 +84,7 @@ class TranscriptionResult:
             "text": self.text,
             "duration": round(self.duration, 3),
             **({"error": self.error} if self.error else {}),
+            **({"truncated": True} if self.truncated else {}),
             "segments": [s.to_dict(i) for i, s in enumerate(self.segments)],
         }
 
@@ -258,6 +262,7 @@ class Transcriber:
                     error=end.error,
                     segments=segments if end.error is None else [],
                     seconds=end.seconds + state.seconds,
+                    truncated=end.truncated,
                 )
 
         # Pieces wait in a pool of about two batches, so each batch gets similar lengths.

@@ -160,6 +160,8 @@ def transcribe(
     bar, progress = _progress(len(todo) if distributed.is_main() else 0)  # 0: no bar
 
     def on_result(result) -> None:
+        if result.truncated:
+            bar.write(f"warning: {result.truncated}; transcribed what it holds", file=sys.stderr)
         if not result.ok:
             bar.write(f"error: {result.error}", file=sys.stderr)
         elif output_dir is None:
