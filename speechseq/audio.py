@@ -199,6 +199,10 @@ def _open(path: Path) -> sf.SoundFile:
     if path.stat().st_size == 0:
         raise SpeechseqError(f"{path}: file is empty")
     try:
+        open(path, "rb").close()  # libsndfile says only "System error." for this
+    except PermissionError:
+        raise SpeechseqError(f"{path}: permission denied") from None
+    try:
         return sf.SoundFile(str(path))
     except sf.LibsndfileError as err:
         reason = "unknown format" if "does not exist" in err.error_string else err.error_string

@@ -6,13 +6,16 @@ each task's own sections and loader live in :mod:`speechseq.asr.config` and
 :mod:`speechseq.tts.config`. No object construction from YAML: the wiring stays in Python you can
 grep.
 
-Paths in a YAML file and in overrides (manifests, ``out_dir``, checkpoints) are taken as they
-are: relative ones are relative to the working directory (a recipe's folder, for its YAML files).
+Paths in a YAML file (manifests, ``out_dir``, checkpoints) are relative to the YAML file's folder,
+wherever the command runs; paths given as overrides on the command line are relative to the
+working directory, as any command-line path is. Both are made absolute on loading, so the
+``config.yaml`` a run saves loads again from anywhere.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import types
 import typing
 from dataclasses import dataclass
@@ -167,9 +170,16 @@ def _read_sections(path: str | Path | None, names: list[str]) -> tuple[dict, str
 
 
 def read_experiment(
-    path: str | Path | None, names: list[str], overrides: dict[str, Any] | None
+    path: str | Path | None,
+    names: list[str],
+    overrides: dict[str, Any] | None,
+    paths: dict[str, tuple[str, ...]] | None = None,
 ) -> tuple[dict, dict[str, dict], str]:
     """Read a YAML experiment file's sections and apply ``section.key`` overrides.
+
+    Args:
+        paths: the keys of each section that hold file paths: the file's are taken relative
+            to its folder, the overrides' relative to the working directory.
 
     Returns:
         the file's raw sections (``{}`` without a file), each of ``names`` as a dict of the
@@ -180,11 +190,30 @@ def read_experiment(
     """
     raw, where = _read_sections(path, names)
     sections = {name: dict(raw.get(name) or {}) for name in names}
+    base = Path(path).parent if path is not None else Path()
+    for section, keys in (paths or {}).items():
+        for key in set(keys) & set(sections.get(section, {})):
+            sections[section][key] = _absolute(sections[section][key], base)
     for key, value in (overrides or {}).items():
         section, _, name = key.partition(".")
         if not name:
             raise SpeechseqError(f"override {key!r}: use section.key=value")
         if section not in sections:
             raise SpeechseqError(f"override {key!r}: unknown section {section!r}")
+        if name in (paths or {}).get(section, ()):
+            value = _absolute(value, Path())
         sections[section][name] = value
     return raw, sections, where
+
+
+# values of path keys that name no file
+_NOT_PATHS = ("default", "char")
+
+
+def _absolute(value: Any, base: Path) -> Any:
+    """A path value (or a list of them) made absolute against ``base``; others as they are."""
+    if isinstance(value, (list, tuple)):
+        return [_absolute(v, base) for v in value]
+    if not isinstance(value, str) or not value or value in _NOT_PATHS or value.startswith("bpe:"):
+        return value
+    return os.path.abspath(base / value)

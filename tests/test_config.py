@@ -14,6 +14,7 @@ from speechseq.config import parse_overrides
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, SpecAugmentConfig
 from speechseq.models.asr import RecognizerConfig
+from speechseq.tts.config import load_tts_config
 
 YAML = """\
 data:
@@ -53,13 +54,14 @@ def test_load_reads_every_section(config_file):
     config = load_asr_config(config_file)
 
     assert isinstance(config, AsrExperimentConfig)
-    assert config.data.train_manifest == "data/train.jsonl"
-    assert config.data.dev_manifest == "data/dev.jsonl"
+    # paths in the file are relative to its folder
+    assert config.data.train_manifest == str(config_file.parent / "data/train.jsonl")
+    assert config.data.dev_manifest == str(config_file.parent / "data/dev.jsonl")
     assert config.data.max_batch_seconds == 120
     assert config.features == FeatureConfig(n_mels=64, normalize="none")
     assert config.model == RecognizerConfig(n_mels=64, hidden_size=96, num_layers=2)
     assert config.spec_augment == SpecAugmentConfig(freq_masks=1, time_width=0.1)
-    assert config.train.out_dir == "exp/tiny"
+    assert config.train.out_dir == str(config_file.parent / "exp/tiny")
     assert config.train.epochs == 5
     assert config.train.lr == pytest.approx(0.002)
     assert config.train.amp is True
@@ -133,8 +135,29 @@ def test_overrides_win_over_the_file(config_file):
 
 def test_overrides_without_file():
     config = load_asr_config(None, {"data.train_manifest": "x.jsonl", "features.n_mels": 40})
-    assert config.data.train_manifest == "x.jsonl"
+    assert config.data.train_manifest == str(Path.cwd() / "x.jsonl")
     assert config.features.n_mels == 40
+
+
+def test_paths_in_the_file_follow_the_file_and_overrides_the_working_directory(
+    tmp_path, monkeypatch
+):
+    """A recipe's YAML works from any folder; a path typed on the command line means what it
+    means in the shell."""
+    (tmp_path / "recipe" / "hparams").mkdir(parents=True)
+    path = tmp_path / "recipe" / "hparams" / "train.yaml"
+    path.write_text(
+        "data:\n  train_manifest: [../data/a.jsonl, /abs/b.jsonl]\n  tokenizer: bpe:64\n"
+        "train:\n  out_dir: ../exp/run\n  init_from: default\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    config = load_asr_config("recipe/hparams/train.yaml", {"data.dev_manifest": "dev.jsonl"})
+    assert config.data.train_manifest == (str(tmp_path / "recipe/data/a.jsonl"), "/abs/b.jsonl")
+    assert config.train.out_dir == str(tmp_path / "recipe/exp/run")
+    assert config.data.dev_manifest == str(tmp_path / "dev.jsonl")
+    assert (config.data.tokenizer, config.train.init_from) == ("bpe:64", "default")
+    tts = load_tts_config(None, {"train.out_dir": "x"})
+    assert tts.train.out_dir == str(tmp_path / "x")
 
 
 # --- spec_augment: null -------------------------------------------------------------------------

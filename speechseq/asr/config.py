@@ -70,6 +70,12 @@ class AsrExperimentConfig:
         return dataclasses.asdict(self)
 
 
+# the keys that hold file paths (relative ones: to the YAML file, or for overrides the working
+# directory)
+_PATHS = {
+    "data": ("train_manifest", "dev_manifest", "tokenizer"),
+    "train": ("out_dir", "init_from"),
+}
 _SECTIONS = {
     "data": DataConfig,
     "features": FeatureConfig,
@@ -88,7 +94,7 @@ def load_asr_config(
     Raises:
         SpeechseqError: missing file, bad YAML, unknown section or key, or a bad value.
     """
-    raw, sections, where = read_experiment(path, list(_SECTIONS), overrides)
+    raw, sections, where = read_experiment(path, list(_SECTIONS), overrides, _PATHS)
     spec_off = "spec_augment" in raw and raw["spec_augment"] is None
     augment_on = "augment" in raw and raw["augment"] is not None
     built = {

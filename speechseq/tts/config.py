@@ -177,7 +177,12 @@ def load_tts_config(
         "validation": TtsValidationConfig,
         "train": TrainingConfig,
     }
-    raw, sections, where = read_experiment(path, list(classes), overrides)
+    paths = {
+        "data": ("train_manifest", "dev_manifest", "train_durations", "dev_durations"),
+        "validation": ("recognizer",),
+        "train": ("out_dir", "init_from"),
+    }
+    raw, sections, where = read_experiment(path, list(classes), overrides, paths)
     kind = sections["model"].get("kind", "attention")
     if kind == "tacotron":  # the attention model's other name
         kind = sections["model"]["kind"] = "attention"

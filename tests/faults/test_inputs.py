@@ -56,3 +56,22 @@ def test_loading_a_truncated_file_warns_or_refuses(tmp_path):
         load_audio(huge)
     whole = load_audio(SAMPLE)  # and a whole file reads without a word
     assert 0 < len(kept) and len(whole) >= 2 * len(kept) - 10
+
+
+def test_an_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
+    """Tests run as root, whom chmod does not stop: the refusal is injected where the file is
+    opened, as the OS gives it to a user (libsndfile itself says only "System error.")."""
+    import builtins
+
+    locked = tmp_path / "locked.wav"
+    locked.write_bytes(SAMPLE.read_bytes())
+    real_open = builtins.open
+
+    def refusing(file, *args, **kwargs):
+        if str(file) == str(locked):
+            raise PermissionError(13, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", refusing)
+    with pytest.raises(SpeechseqError, match=f"{locked}: permission denied"):
+        load_audio(locked)
