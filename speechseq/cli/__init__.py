@@ -11,19 +11,18 @@ from __future__ import annotations
 import os
 import sys
 
-import typer
-
 from speechseq.cli import asr, data, lm, tts
+from speechseq.cli.common import sub_app
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
+app = sub_app(
     help="speechseq: train, evaluate and run recurrent speech recognizers and synthesizers.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-train_app = typer.Typer(help="Train models from a YAML experiment file.", no_args_is_help=True)
+train_app = sub_app(help="Train models from a YAML experiment file.", no_args_is_help=True)
 app.add_typer(asr.app)
 app.add_typer(tts.app)
 app.add_typer(data.app, name="data")

@@ -29,12 +29,13 @@ from speechseq.cli.common import (
     decoding,
     friendly,
     set_threads,
+    sub_app,
     warnings_as_lines,
 )
 from speechseq.errors import SpeechseqError
 
-app = typer.Typer()
-train_app = typer.Typer()
+app = sub_app()
+train_app = sub_app()
 
 
 class OutputFormat(str, Enum):

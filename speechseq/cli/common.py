@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 import warnings
 from enum import Enum
 from pathlib import Path
@@ -33,8 +34,16 @@ __all__ = [
     "fail",
     "friendly",
     "set_threads",
+    "sub_app",
     "warnings_as_lines",
 ]
+
+
+def sub_app(**options) -> typer.Typer:
+    """A typer app whose help is drawn in boxes on a terminal and as plain, full-width text
+    when piped or redirected (in an 80-column box, option names were cut)."""
+    markup = "rich" if sys.stdout.isatty() else None
+    return typer.Typer(rich_markup_mode=markup, **options)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -8,10 +8,10 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli.common import friendly, warnings_as_lines
+from speechseq.cli.common import friendly, sub_app, warnings_as_lines
 from speechseq.errors import SpeechseqError
 
-app = typer.Typer(help="Build and prepare data manifests.", no_args_is_help=True)
+app = sub_app(help="Build and prepare data manifests.", no_args_is_help=True)
 
 
 @app.command("manifest")

@@ -7,10 +7,10 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli.common import friendly
+from speechseq.cli.common import friendly, sub_app
 from speechseq.errors import SpeechseqError
 
-app = typer.Typer(help="Build word n-gram language models for beam search.", no_args_is_help=True)
+app = sub_app(help="Build word n-gram language models for beam search.", no_args_is_help=True)
 
 
 @app.command("build")

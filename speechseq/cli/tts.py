@@ -17,11 +17,12 @@ from speechseq.cli.common import (
     ResumeOption,
     friendly,
     set_threads,
+    sub_app,
     warnings_as_lines,
 )
 
-app = typer.Typer()
-train_app = typer.Typer()
+app = sub_app()
+train_app = sub_app()
 
 
 @app.command()

@@ -131,3 +131,11 @@ def test_an_unknown_audio_format_names_the_users_file(tmp_path):
     line = _one_line_error(result, str(tmp_path / "x.xyz"))
     assert ".~" not in line and "partial" not in line
     assert not list(tmp_path.iterdir())
+
+
+def test_help_is_readable_when_piped():
+    """Not on a terminal, help is plain text: no 80-column box cutting option names."""
+    result = CliRunner().invoke(app, ["transcribe", "--help"])
+    assert result.exit_code == 0
+    assert "╭" not in result.output and "--max-words-per-line" in result.output
+    assert len(result.output.splitlines()) < 100
