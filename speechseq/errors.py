@@ -1,6 +1,6 @@
 """The one error type speechseq raises for bad input, so callers and the CLI can catch it."""
 
-__all__ = ["SpeechseqError"]
+__all__ = ["SpeechseqError", "os_cause"]
 
 
 class SpeechseqError(Exception):
@@ -8,3 +8,9 @@ class SpeechseqError(Exception):
 
     The CLI prints the message as one line on stderr and exits non-zero instead of a traceback.
     """
+
+
+def os_cause(err: OSError) -> str:
+    """``permission denied``, ``no space left on device``: the OS's words for an error on a
+    file, without the path (messages name the user's path themselves)."""
+    return (err.strerror or str(err)).lower()

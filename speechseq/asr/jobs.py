@@ -43,7 +43,7 @@ from speechseq import distributed
 from speechseq.asr.transcriber import Transcriber, TranscriptionResult
 from speechseq.asr.writers import FORMATS, SubtitleOptions, render
 from speechseq.audio import AUDIO_SUFFIXES
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, os_cause
 from speechseq.files import write_text_atomic
 
 __all__ = [
@@ -289,7 +289,9 @@ class RunReport:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
         except OSError as err:
-            raise SpeechseqError(f"{self.path}: cannot write the report ({_cause(err)})") from None
+            raise SpeechseqError(
+                f"{self.path}: cannot write the report ({os_cause(err)})"
+            ) from None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -320,7 +322,9 @@ class RunReport:
             self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
             self._file.flush()  # a killed job keeps every line written so far
         except OSError as err:
-            raise SpeechseqError(f"{self.path}: cannot write the report ({_cause(err)})") from None
+            raise SpeechseqError(
+                f"{self.path}: cannot write the report ({os_cause(err)})"
+            ) from None
 
 
 def run_job(
@@ -357,11 +361,13 @@ def run_job(
                     try:
                         write_text_atomic(path, render(result, fmt, options))
                     except OSError as err:  # disk full, folder gone: later files fail too
-                        cause = f"{path}: cannot write ({_cause(err)})"
+                        cause = f"{path}: cannot write ({os_cause(err)})"
                         if log is not None:
                             with contextlib.suppress(SpeechseqError):
                                 log.add(result.path, "failed", result.duration, 0.0, cause)
-                        left = len(plan.todo) - summary.succeeded - summary.failed
+                        # inputs that named nothing were counted as failed before any of todo
+                        done = summary.succeeded + summary.failed - len(plan.missing)
+                        left = len(plan.todo) - done
                         raise SpeechseqError(
                             f"{cause}; the job stopped with {left} of {len(plan.todo)} inputs "
                             "not done: free the space or fix the folder, then run it again"
@@ -396,20 +402,14 @@ def check_writable(folder: Path) -> None:
     """Make ``folder`` if needed and write (then remove) a file in it.
 
     Raises:
-        SpeechseqError: it is not a folder, or cannot be made or written to.
+        SpeechseqError: it cannot be made or written to (a file of that name: plan_job says
+            so first).
     """
-    if folder.exists() and not folder.is_dir():
-        raise SpeechseqError(f"{folder}: exists and is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / f".speechseq-probe-{os.getpid()}", "").unlink()
     except OSError as err:
-        raise SpeechseqError(f"{folder}: cannot write there ({_cause(err)})") from None
-
-
-def _cause(err: OSError) -> str:
-    """``permission denied``, ``no space left on device``: the OS's words, without the path."""
-    return (err.strerror or str(err)).lower()
+        raise SpeechseqError(f"{folder}: cannot write there ({os_cause(err)})") from None
 
 
 def join_ranks(part: int, parts: int, device: str) -> tuple[int, int, str]:

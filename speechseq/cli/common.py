@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from speechseq.errors import SpeechseqError
+from speechseq.errors import SpeechseqError, os_cause
 
 __all__ = [
     "TRAIN_CONTEXT",
@@ -64,7 +64,7 @@ def friendly(func):
             raise fail(str(err)) from None
         except OSError as err:
             where = f"{err.filename}: " if err.filename else ""
-            raise fail(f"{where}{(err.strerror or str(err)).lower()}") from None
+            raise fail(f"{where}{os_cause(err)}") from None
         except KeyboardInterrupt:
             raise fail("interrupted", 130) from None
 
