@@ -199,12 +199,12 @@ def _open(path: Path) -> sf.SoundFile:
     if path.stat().st_size == 0:
         raise SpeechseqError(f"{path}: file is empty")
     try:
-        open(path, "rb").close()  # libsndfile says only "System error." for this
-    except PermissionError:
-        raise SpeechseqError(f"{path}: permission denied") from None
-    try:
         return sf.SoundFile(str(path))
     except sf.LibsndfileError as err:
+        try:  # libsndfile says only "System error." for a file it may not open
+            open(path, "rb").close()
+        except PermissionError:
+            raise SpeechseqError(f"{path}: permission denied") from None
         reason = "unknown format" if "does not exist" in err.error_string else err.error_string
         raise SpeechseqError(f"{path}: not readable as audio ({reason})") from None
     except (RuntimeError, ValueError, TypeError, OSError) as err:

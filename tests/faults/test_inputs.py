@@ -60,18 +60,27 @@ def test_loading_a_truncated_file_warns_or_refuses(tmp_path):
 
 def test_an_unreadable_file_says_permission_denied(tmp_path, monkeypatch):
     """Tests run as root, whom chmod does not stop: the refusal is injected where the file is
-    opened, as the OS gives it to a user (libsndfile itself says only "System error.")."""
+    opened, by libsndfile (which says only "System error.") and by Python, as the OS gives it
+    to a user."""
     import builtins
+
+    import soundfile
 
     locked = tmp_path / "locked.wav"
     locked.write_bytes(SAMPLE.read_bytes())
-    real_open = builtins.open
+    real_open, real_soundfile = builtins.open, soundfile.SoundFile
 
     def refusing(file, *args, **kwargs):
         if str(file) == str(locked):
             raise PermissionError(13, "Permission denied", str(file))
         return real_open(file, *args, **kwargs)
 
+    def refusing_soundfile(file, *args, **kwargs):
+        if str(file) == str(locked):
+            raise soundfile.LibsndfileError(2, prefix=f"Error opening {str(file)!r}: ")
+        return real_soundfile(file, *args, **kwargs)
+
     monkeypatch.setattr(builtins, "open", refusing)
+    monkeypatch.setattr(soundfile, "SoundFile", refusing_soundfile)
     with pytest.raises(SpeechseqError, match=f"{locked}: permission denied"):
         load_audio(locked)
