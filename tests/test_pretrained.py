@@ -118,6 +118,18 @@ def test_auto_decoding_is_the_checkpoints_own_tuning(tmp_path):
     assert other_lm.kind == "beam" and other_lm.lm == "mine.arpa" and other_lm.lm_weight is None
 
 
+def test_the_tuned_no_speech_threshold_holds_for_every_decoder(tmp_path):
+    from speechseq.asr.decoding import resolve_decoding, tuned_decoding
+
+    tuned = tuned_decoding(_tuned_copy(tmp_path, no_speech_threshold=0.4))
+    for kind in ("auto", "greedy", "beam"):
+        assert resolve_decoding(DecoderConfig(kind=kind), tuned).no_speech_threshold == 0.4
+    mine = DecoderConfig(kind="greedy", no_speech_threshold=0.9)
+    assert resolve_decoding(mine, tuned).no_speech_threshold == 0.9
+    off = resolve_decoding(DecoderConfig(kind="greedy"), None)
+    assert off.no_speech_threshold is None and off.filled().no_speech_threshold == 1.0
+
+
 def test_no_decoding_json_means_greedy(tmp_path):
     from speechseq.asr.decoding import resolve_decoding, tuned_decoding
 

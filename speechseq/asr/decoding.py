@@ -6,7 +6,7 @@ a JSON file beside it (``best.pt`` → ``best.decoding.json``), which ``--decode
 default) then uses, so a copied model keeps its tuning when the file travels with it::
 
     {"kind": "beam", "beam_size": 50, "lm": "lm-default.arpa", "lm_weight": 1.0,
-     "word_bonus": 0.0, "beam_tokens": 32}
+     "word_bonus": 0.0, "beam_tokens": 32, "no_speech_threshold": 0.36}
 
 The LM is named relative to the JSON file; keys other than these (notes on how the values were
 tuned) are ignored.
@@ -92,6 +92,10 @@ class DecoderConfig:
         beam_tokens: tokens tried per frame, the most probable first (beam only); None: the
             tuned value, else 32 (unlike ``BeamSearchDecoder(beam_size_token=None)``, which
             tries all). A number at least the vocabulary's size tries them all.
+        no_speech_threshold: pieces of audio whose no-speech score
+            (:func:`speechseq.asr.alignment.no_speech_score`) is above this give no words;
+            None: the tuned value, else 1.0 (every piece kept). A property of the model, so a
+            checkpoint's tuned value holds whichever decoder is chosen.
     """
 
     kind: str = "greedy"
@@ -100,17 +104,21 @@ class DecoderConfig:
     lm_weight: float | None = None
     word_bonus: float | None = None
     beam_tokens: int | None = None
+    no_speech_threshold: float | None = None
 
     def filled(self) -> DecoderConfig:
         """This config with the search settings left unset (None) at their defaults: beam 50,
-        LM weight 1.0, word bonus 0.0, 32 tokens per frame (after any tuning has been
-        applied)."""
+        LM weight 1.0, word bonus 0.0, 32 tokens per frame, no-speech threshold 1.0 (after any
+        tuning has been applied)."""
         return replace(
             self,
             beam_size=DEFAULT_BEAM_SIZE if self.beam_size is None else self.beam_size,
             lm_weight=1.0 if self.lm_weight is None else self.lm_weight,
             word_bonus=0.0 if self.word_bonus is None else self.word_bonus,
             beam_tokens=DEFAULT_BEAM_SIZE_TOKEN if self.beam_tokens is None else self.beam_tokens,
+            no_speech_threshold=(
+                1.0 if self.no_speech_threshold is None else self.no_speech_threshold
+            ),
         )
 
 
@@ -143,6 +151,7 @@ def tuned_decoding(checkpoint: str | Path) -> DecoderConfig | None:
         lm_weight=saved.get("lm_weight"),
         word_bonus=saved.get("word_bonus"),
         beam_tokens=saved.get("beam_tokens"),
+        no_speech_threshold=saved.get("no_speech_threshold"),
     )
 
 
@@ -151,7 +160,8 @@ def resolve_decoding(decoding: DecoderConfig | None, tuned: DecoderConfig | None
 
     ``auto`` (the default) means the checkpoint's tuning if it has one, else greedy (beam if an
     LM is given). ``beam`` without an LM on a tuned checkpoint uses its LM and tuned weights.
-    What the user set explicitly (beam size, LM, weight, bonus, tokens per frame) always wins.
+    What the user set explicitly (beam size, LM, weight, bonus, tokens per frame, no-speech
+    threshold) always wins. The tuned no-speech threshold holds for every decoder.
     """
     decoding = decoding or DecoderConfig(kind="auto")
     if tuned is not None and (
@@ -160,7 +170,9 @@ def resolve_decoding(decoding: DecoderConfig | None, tuned: DecoderConfig | None
         chosen = {f.name: getattr(decoding, f.name) for f in fields(decoding) if f.name != "kind"}
         return replace(tuned, **{name: v for name, v in chosen.items() if v is not None})
     if decoding.kind == "auto":
-        return replace(decoding, kind="beam" if decoding.lm is not None else "greedy")
+        decoding = replace(decoding, kind="beam" if decoding.lm is not None else "greedy")
+    if tuned is not None and decoding.no_speech_threshold is None:
+        decoding = replace(decoding, no_speech_threshold=tuned.no_speech_threshold)
     return decoding
 
 

@@ -197,7 +197,7 @@ class PieceStream(IterableDataset):
         truncated = None
         try:
             truncated = check_truncation(path)
-            blocks = stream_audio(path, rate, self.block_seconds)
+            blocks = stream_audio(path, rate, self.block_seconds, check_silence=False)
             for start, piece in split_at_pauses(blocks, rate, self.max_segment_seconds):
                 samples = start + len(piece)
                 if is_silence(piece, rate):

@@ -29,6 +29,7 @@ from speechseq.asr.alignment import (
     forced_align_path,
     frame_seconds,
     make_segment,
+    no_speech_score,
     word_timings,
 )
 from speechseq.asr.beam import BeamSearchDecoder
@@ -125,6 +126,11 @@ class Transcriber:
         max_segment_seconds: longer files are cut at pauses into pieces of at most this long.
         decoder: ``decode(log_probs (B, T, V), lengths (B,)) -> texts``; default greedy
             (:func:`speechseq.asr.decoding.make_decoder` builds one from a :class:`DecoderConfig`).
+        no_speech_threshold: a piece whose no-speech score
+            (:func:`~speechseq.asr.alignment.no_speech_score`) is above this gives no words, so
+            noise is not turned into invented words; 1.0 (the default) keeps every piece. The
+            score's scale depends on the model: tune it on dev (the shipped models' tuned
+            values are in their ``NAME.decoding.json``, which :meth:`from_pretrained` reads).
 
     Example:
         >>> t = Transcriber.from_pretrained()          # the shipped model
@@ -142,6 +148,7 @@ class Transcriber:
         max_batch_seconds=300.0,
         max_segment_seconds=30.0,
         decoder=None,
+        no_speech_threshold: float = 1.0,
     ) -> None:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -153,6 +160,7 @@ class Transcriber:
         self.max_segment_seconds = max_segment_seconds
         self.decoder = decoder or make_decoder(tokenizer)
         self._beam = isinstance(self.decoder, BeamSearchDecoder)
+        self.no_speech_threshold = no_speech_threshold
 
     @classmethod
     def from_pretrained(
@@ -166,10 +174,12 @@ class Transcriber:
         """Build from a checkpoint path (None or ``"default"``: the shipped model) and a decoder
         choice (default "auto": the checkpoint's own tuning, ``NAME.decoding.json`` beside it,
         if it has one, else greedy decoding; see :func:`~speechseq.asr.decoding.resolve_decoding`).
-        The shipped model's tuning is beam search with the shipped word LM."""
+        The shipped model's tuning is beam search with the shipped word LM and a no-speech
+        threshold; ``decoding.no_speech_threshold`` overrides the tuned threshold."""
         path = recognizer_path(path)
         model, feature_config, tokenizer, _ = load_recognizer(path)
         decoding = resolve_decoding(decoding, tuned_decoding(path))
+        no_speech = decoding.no_speech_threshold
         return cls(
             model,
             FeatureExtractor(feature_config),
@@ -178,6 +188,7 @@ class Transcriber:
             max_batch_seconds,
             max_segment_seconds,
             decoder=make_decoder(tokenizer, decoding),
+            no_speech_threshold=1.0 if no_speech is None else no_speech,
         )
 
     @property
@@ -309,6 +320,11 @@ class Transcriber:
             texts = self.decoder(log_probs, out_lengths) if self._beam else None
             for b, piece in enumerate(batch):
                 lp = log_probs[b, : int(out_lengths[b])]  # (T'_b, V)
+                state = states[piece.file]
+                state.decoded += 1
+                no_speech = no_speech_score(lp)
+                if no_speech > self.no_speech_threshold:
+                    continue  # noise: whatever words it gives are invented
                 if texts is None:  # greedy: the best path is the alignment (asr.alignment)
                     path = lp.argmax(dim=-1)  # (T'_b,)
                 else:  # beam: align its transcript to get word times
@@ -317,10 +333,8 @@ class Transcriber:
                 words = word_timings(
                     path, lp, self.tokenizer, self.frame_seconds, piece.offset, piece.duration
                 )
-                state = states[piece.file]
                 if words:
-                    state.segments[piece.index] = make_segment(words)
-                state.decoded += 1
+                    state.segments[piece.index] = make_segment(words, no_speech)
             share = (time.perf_counter() - started) / float(lengths.sum())
             for piece, length in zip(batch, lengths.tolist(), strict=True):
                 states[piece.file].seconds += share * length

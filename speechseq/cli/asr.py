@@ -23,6 +23,7 @@ from speechseq.cli.common import (
     DecoderOption,
     LMOption,
     LMWeightOption,
+    NoSpeechOption,
     ProgressOption,
     ResumeOption,
     WordBonusOption,
@@ -122,6 +123,7 @@ def transcribe(
     lm_weight: LMWeightOption = None,
     word_bonus: WordBonusOption = None,
     beam_tokens: BeamTokensOption = None,
+    no_speech_threshold: NoSpeechOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     shard: Annotated[
@@ -148,7 +150,9 @@ def transcribe(
         device=device,
         max_batch_seconds=batch_seconds,
         max_segment_seconds=segment_seconds,
-        decoding=decoding(decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens),
+        decoding=decoding(
+            decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens, no_speech_threshold
+        ),
     )
     plan = jobs.plan_job(inputs, output_dir, [f.value for f in fmt], overwrite, (part, parts))
     report = jobs.report_path(report, output_dir, part, parts)
@@ -203,6 +207,7 @@ def evaluate(
     lm_weight: LMWeightOption = None,
     word_bonus: WordBonusOption = None,
     beam_tokens: BeamTokensOption = None,
+    no_speech_threshold: NoSpeechOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
 ) -> None:
@@ -224,7 +229,9 @@ def evaluate(
         model,
         device=device,
         max_batch_seconds=batch_seconds,
-        decoding=decoding(decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens),
+        decoding=decoding(
+            decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens, no_speech_threshold
+        ),
     )
     with tqdm(total=len(utterances), unit="utt", file=sys.stderr, disable=None) as bar:
         result = transcriber.evaluate(utterances, on_result=lambda _: bar.update(1))

@@ -27,6 +27,7 @@ __all__ = [
     "DecoderOption",
     "LMOption",
     "LMWeightOption",
+    "NoSpeechOption",
     "ProgressOption",
     "ResumeOption",
     "WordBonusOption",
@@ -131,6 +132,16 @@ WordBonusOption = Annotated[
         help="Beam search: score added per word (default: the model's tuned value, else 0.0)."
     ),
 ]
+NoSpeechOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="A piece of audio whose no-speech score (0-1, in the JSON output) is above this "
+        "gives no words, so noise is not turned into words (default: the model's tuned value, "
+        "else 1: keep every piece).",
+    ),
+]
 BeamTokensOption = Annotated[
     int | None,
     typer.Option(
@@ -157,8 +168,11 @@ def decoding(
     lm_weight: float | None,
     word_bonus: float | None,
     beam_tokens: int | None,
+    no_speech_threshold: float | None = None,
 ):
     """The :class:`~speechseq.asr.decoding.DecoderConfig` the decoder options ask for."""
     from speechseq.asr.decoding import DecoderConfig
 
-    return DecoderConfig(decoder.value, beam_size, lm, lm_weight, word_bonus, beam_tokens)
+    return DecoderConfig(
+        decoder.value, beam_size, lm, lm_weight, word_bonus, beam_tokens, no_speech_threshold
+    )

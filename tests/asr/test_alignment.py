@@ -10,6 +10,7 @@ from speechseq.asr.alignment import (
     forced_align_path,
     frame_seconds,
     make_segment,
+    no_speech_score,
     token_spans,
     word_timings,
 )
@@ -146,3 +147,16 @@ def test_make_segment_spans_its_words():
     segment = make_segment(words)
     assert (segment.start, segment.end, segment.text) == (1.0, 2.0, "a b")
     assert segment.to_dict(3)["id"] == 3 and segment.to_dict()["words"][1]["word"] == "b"
+
+
+def test_no_speech_score_is_how_unsure_the_frames_are():
+    frames = _path("_h_e_l_l_o_")
+    sure = torch.nn.functional.one_hot(frames, len(TOK)).float().mul(12).log_softmax(dim=-1)
+    assert no_speech_score(sure) < 0.001
+    assert 0.2 < no_speech_score(_peaky("_h_e_l_l_o_")) < 0.5  # best ahead by a margin of 4
+    vocabulary = sure.shape[1]
+    unsure = torch.full((20, vocabulary), -float(torch.log(torch.tensor(float(vocabulary)))))
+    assert no_speech_score(unsure) == pytest.approx(1 - 1 / vocabulary)
+    assert no_speech_score(sure[:0]) == 0.0
+    segment = make_segment([Word("hello", 0.1, 0.5, 0.9)], no_speech=0.123456)
+    assert segment.to_dict()["no_speech"] == 0.123

@@ -10,7 +10,8 @@
 # Stage 3: speechseq evaluate (greedy) on data/test_seen.jsonl and data/test_heldout.jsonl, and
 #          on data/dev_heldout.jsonl if prepare.sh stage 6 made it
 # Stage 4: a trigram word LM from the train sentences (speechseq lm build); its weight and word
-#          bonus chosen on dev (local/tune_decoder.py); beam + LM evaluated on both test parts
+#          bonus chosen on dev (local/tune_decoder.py), and the no-speech threshold that keeps
+#          noise from becoming words (local/no_speech.py); beam + LM evaluated on both test parts
 # Stage 5: export best.pt (float16 weights and configs only), the LM and the tuned decoder
 #          settings to speechseq/pretrained/ (asr-default.pt, lm-default.arpa,
 #          asr-default.decoding.json)
@@ -52,6 +53,7 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   speechseq lm build data/text/train.txt -o "$exp_dir/lm-default.arpa" --field 0 --overwrite
   python local/tune_decoder.py "$exp_dir/best.pt" data/dev.jsonl "$exp_dir/lm-default.arpa" \
     --out "$exp_dir/decoding.json"
+  python local/no_speech.py "$exp_dir/best.pt" data/dev.jsonl --write "$exp_dir/decoding.json"
   read -r weight bonus < <(python -c 'import json, sys; d = json.load(open(sys.argv[1]));
 print(d["lm_weight"], d["word_bonus"])' "$exp_dir/decoding.json")
   for part in test_seen test_heldout; do
