@@ -18,7 +18,7 @@ import yaml
 from typer.testing import CliRunner
 
 from speechseq.asr.config import load_asr_config
-from speechseq.asr.jobs import parse_shard, shard_report
+from speechseq.asr.shards import parse_shard, shard_report
 from speechseq.asr.train import train_asr
 from speechseq.checkpoint import asr_state, load_checkpoint, save_checkpoint
 from speechseq.cli import app

@@ -16,7 +16,7 @@ LONGER = {
     "torchrun rank trains on (the only loop that runs under DistributedDataParallel)",
     "data/preparers.py": "one preparer per public dataset layout, each short and independent",
     "training.py": "what both loops share, in one place: EpochLoop and Checkpointer",
-    "asr/jobs.py": "a folder job from inputs to report, torchrun parts included",
+    "asr/jobs.py": "a folder job from inputs to report",
 }
 MAX_LINES = 400
 

@@ -3,18 +3,19 @@
 A job is meant to be killed and re-run: each transcript file is written atomically (temporary file
 + rename) as soon as its input is done, and a re-run skips every input whose transcripts all
 exist, so nothing finished is redone or lost. Inputs that failed have no transcript and are tried
-again. The report gains one JSON line per input per run, failures and skips included:
+again. Jobs running at once on the same output folder share the work: each input is claimed with
+a lock file just before it is read (:mod:`speechseq.asr.claims`). The report gains one JSON line
+per input per run, failures and skips included:
 
     {"run": "2025-01-31T09:12:03.081", "input": "talks/a.wav", "status": "ok",
      "duration": 3602.4, "seconds": 21.7, "error": null}
 
-``status`` is ``ok``, ``failed`` or ``skipped``; ``duration`` is seconds of audio; ``seconds``
-the processing time spent on the input (see :attr:`TranscriptionResult.seconds`).
+``status`` is ``ok``, ``failed`` or ``skipped`` (with ``"note": "another job has it"`` when a
+concurrent job holds or finished it); ``duration`` is seconds of audio; ``seconds`` the
+processing time spent on the input (see :attr:`TranscriptionResult.seconds`).
 
-A big job splits into parts that run anywhere at once (torchrun ranks, SLURM array tasks): part
-``k`` of ``n`` takes its share of the inputs, balanced by file size (:func:`balanced_part`,
-``plan_job(…, shard=(k, n))``), writes its own transcripts into the shared output tree and
-its own report (:func:`shard_report`).
+A big job splits into parts that run anywhere at once (torchrun ranks, SLURM array tasks):
+``plan_job(…, shard=(k, n))`` plans part ``k`` of ``n`` (:mod:`speechseq.asr.shards`).
 
 Example:
     >>> plan = plan_job(["recordings/"], out_dir=Path("out"), formats=["srt", "json"])
@@ -33,13 +34,13 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-import torch
-
 from speechseq import distributed
+from speechseq.asr.claims import InputClaims, lock_path
+from speechseq.asr.shards import balanced_part
 from speechseq.asr.transcriber import Transcriber, TranscriptionResult
 from speechseq.asr.writers import FORMATS, SubtitleOptions, render
 from speechseq.audio import AUDIO_SUFFIXES
@@ -54,12 +55,8 @@ __all__ = [
     "check_writable",
     "expand_inputs",
     "flat_malloc",
-    "join_ranks",
-    "parse_shard",
     "plan_job",
-    "report_path",
     "run_job",
-    "shard_report",
     "total_over_ranks",
 ]
 
@@ -83,6 +80,7 @@ class JobPlan:
             nothing), as failed results.
         formats: the transcript formats, in the order of each :attr:`JobFile.outputs`.
         out_dir: where the transcripts go (None: they are only printed).
+        overwrite: redo inputs whose transcripts exist.
     """
 
     todo: list[JobFile] = field(default_factory=list)
@@ -90,16 +88,21 @@ class JobPlan:
     missing: list[TranscriptionResult] = field(default_factory=list)
     formats: tuple[str, ...] = ("txt",)
     out_dir: Path | None = None
+    overwrite: bool = False
 
 
 @dataclass
 class JobSummary:
+    """Inputs by outcome; ``elsewhere``: left to a job running at once on the same folder."""
+
     succeeded: int = 0
     failed: int = 0
     skipped: int = 0
+    elsewhere: int = 0
 
     def __str__(self) -> str:
-        return f"{self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped"
+        line = f"{self.succeeded} succeeded, {self.failed} failed, {self.skipped} skipped"
+        return line + (f", {self.elsewhere} left to another job" if self.elsewhere else "")
 
 
 def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[TranscriptionResult]]:
@@ -149,32 +152,6 @@ def _root(file: Path, folders: Sequence[Path]) -> Path | None:
     return None
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """``"3/10"`` → ``(3, 10)``: part 3 (counted from 0) of 10.
-
-    Raises:
-        SpeechseqError: not ``K/N`` with 0 <= K < N.
-    """
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise SpeechseqError(f"--shard {text!r}: expected K/N, e.g. 0/4") from None
-    if not 0 <= index < count:
-        raise SpeechseqError(f"--shard {text!r}: K must be 0 to N-1")
-    return index, count
-
-
-def shard_report(path: Path, index: int, count: int) -> Path:
-    """The report of part ``index`` of ``count``: ``{shard}`` in the name replaced by the
-    index, else ``.shard{index}`` before the suffix (``report.jsonl`` → ``report.shard3.jsonl``),
-    so parts never append to one file; ``path`` itself for an unsplit job."""
-    if "{shard}" in path.name:
-        return path.with_name(path.name.replace("{shard}", str(index)))
-    if count == 1:
-        return path
-    return path.with_name(f"{path.stem}.shard{index}{path.suffix}")
-
-
 def plan_job(
     inputs: Iterable[str | Path],
     out_dir: Path | None = None,
@@ -212,7 +189,9 @@ def plan_job(
     names = _output_names(files, folders)  # over all files, so every shard names alike
     index, count = shard
     files = balanced_part(files, index, count)
-    plan = JobPlan(missing=missing if index == 0 else [], formats=wanted, out_dir=out_dir)
+    plan = JobPlan(
+        missing=missing if index == 0 else [], formats=wanted, out_dir=out_dir, overwrite=overwrite
+    )
     for file in files:
         if out_dir is None:
             plan.todo.append(JobFile(file))
@@ -222,32 +201,6 @@ def plan_job(
         done = not overwrite and all(out.exists() for out in job.outputs)
         (plan.skipped if done else plan.todo).append(job)
     return plan
-
-
-def balanced_part(files: Sequence[Path], index: int, count: int) -> list[Path]:
-    """Part ``index`` of ``count`` of ``files``, the parts balanced by file size.
-
-    Largest file first, each goes to the part with the fewest bytes so far (the lowest index on
-    a tie), so one hour-long recording does not leave its part running long after the others;
-    each part keeps the files' order. Sizes stand in for durations (no file is opened), and the
-    split depends only on the files, so every rank or array task computes the same one.
-    """
-    if not 0 <= index < count:
-        raise ValueError(f"shard {index} of {count} does not exist")
-    sizes = {}
-    for file in files:
-        try:
-            sizes[file] = Path(file).stat().st_size
-        except OSError:  # vanished: it fails later, with a message, in whichever part
-            sizes[file] = 0
-    loads = [0] * count
-    mine = set()
-    for file in sorted(files, key=lambda f: (-sizes[f], str(f))):
-        part = min(range(count), key=lambda k: (loads[k], k))
-        loads[part] += sizes[file] + 1  # + 1: empty files spread too
-        if part == index:
-            mine.add(file)
-    return [f for f in files if f in mine]
 
 
 def _output_names(files: Sequence[Path], folders: Sequence[Path]) -> dict[Path, str]:
@@ -306,6 +259,7 @@ class RunReport:
         seconds: float = 0.0,
         error: str | None = None,
         truncated: bool = False,
+        note: str | None = None,
     ) -> None:
         record = {
             "run": self.run,
@@ -315,6 +269,7 @@ class RunReport:
             "seconds": round(seconds, 3),
             "error": error,
             **({"truncated": True} if truncated else {}),
+            **({"note": note} if note else {}),
         }
         if self._file is None:
             raise RuntimeError("open the report first: with RunReport(path) as report: …")
@@ -350,14 +305,21 @@ def run_job(
         the counts for the summary line.
     """
     summary = JobSummary(skipped=len(plan.skipped))
-    outputs = {str(job.input): job.outputs for job in plan.todo}
+    index = {str(job.input): i for i, job in enumerate(plan.todo)}
+    claims = None
     if plan.out_dir is not None and plan.todo:
         check_writable(plan.out_dir)  # before any work, not at the first transcript
-    with RunReport(report) if report is not None else contextlib.nullcontext() as log:
+        locks = [(lock_path(job.outputs[0]), job.outputs) for job in plan.todo]
+        claims = InputClaims(locks, plan.overwrite)
+    with (
+        RunReport(report) if report is not None else contextlib.nullcontext() as log,
+        _releasing(claims),
+    ):
 
         def handle(result: TranscriptionResult) -> None:
-            if result.ok:
-                for fmt, path in zip(plan.formats, outputs.get(result.path, ()), strict=False):
+            i = index.get(result.path)
+            if result.ok and i is not None:
+                for fmt, path in zip(plan.formats, plan.todo[i].outputs, strict=False):
                     try:
                         write_text_atomic(path, render(result, fmt, options))
                     except OSError as err:  # disk full, folder gone: later files fail too
@@ -372,6 +334,9 @@ def run_job(
                             f"{cause}; the job stopped with {left} of {len(plan.todo)} inputs "
                             "not done: free the space or fix the folder, then run it again"
                         ) from None
+            if claims is not None and i is not None:
+                claims.release(i)
+            if result.ok:
                 summary.succeeded += 1
             else:
                 summary.failed += 1
@@ -393,9 +358,27 @@ def run_job(
                 log.add(job.input, "skipped")
         for result in plan.missing:
             handle(result)
-        for result in transcriber.iter_transcribe([job.input for job in plan.todo], num_workers):
+        done: set[str] = set()
+        paths = [job.input for job in plan.todo]
+        claim = claims.claim if claims is not None else None
+        for result in transcriber.iter_transcribe(paths, num_workers, claim=claim):
+            done.add(result.path)
             handle(result)
+        for path in index.keys() - done:  # claimed by another job: it does them
+            summary.elsewhere += 1
+            if log is not None:
+                log.add(path, "skipped", note="another job has it")
     return summary
+
+
+@contextlib.contextmanager
+def _releasing(claims: InputClaims | None):
+    """Remove the locks a job still holds when it stops, by error or interrupt too."""
+    try:
+        yield
+    finally:
+        if claims is not None:
+            claims.release_all()
 
 
 def check_writable(folder: Path) -> None:
@@ -412,40 +395,16 @@ def check_writable(folder: Path) -> None:
         raise SpeechseqError(f"{folder}: cannot write there ({os_cause(err)})") from None
 
 
-def join_ranks(part: int, parts: int, device: str) -> tuple[int, int, str]:
-    """Under torchrun, split part ``part`` of ``parts`` further among the ranks (rank r of w
-    takes part ``part * w + r`` of ``parts * w``) and join the process group for the final
-    tally; alone, change nothing.
-
-    Returns:
-        this process's part, the number of parts, and its device.
-    """
-    world = distributed.world_size()  # torchrun's; alone: 1
-    if world == 1:
-        return part, parts, device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    # gloo only for the final tally; ranks finish far apart, so wait for as long as it takes
-    joined = distributed.init(torch.device(device), timedelta(days=7), backend="gloo")
-    return part * world + distributed.rank(), parts * world, str(joined)
-
-
 def total_over_ranks(summary: JobSummary) -> JobSummary:
     """Every rank's summary added up (each rank waits here for the others: torchrun stops all
     ranks when one exits non-zero), then the process group left; ``summary`` alone."""
     if distributed.world_size() == 1:
         return summary
-    counts = distributed.sum_over_ranks([summary.succeeded, summary.failed, summary.skipped])
+    counts = distributed.sum_over_ranks(
+        [summary.succeeded, summary.failed, summary.skipped, summary.elsewhere]
+    )
     distributed.cleanup()
     return JobSummary(*(int(c) for c in counts))
-
-
-def report_path(report: Path | None, out_dir: Path | None, part: int, parts: int) -> Path | None:
-    """Where a job's report goes: ``report``, else ``OUT_DIR/report.jsonl`` when transcripts
-    are written, else nowhere; one report per part (:func:`shard_report`)."""
-    if report is None and out_dir is not None:
-        report = out_dir / "report.jsonl"
-    return None if report is None else shard_report(report, part, parts)
 
 
 def flat_malloc() -> None:

@@ -21,7 +21,7 @@ Example:
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,13 +163,16 @@ class FileEnd:
     seconds: float  # the worker's busy time on this file
     error: str | None = None
     truncated: str | None = None  # what to warn of a WAV file cut short
+    unclaimed: bool = False  # another job has it (``claim`` said no): not read here
 
 
 class PieceStream(IterableDataset):
     """Files → featurized pieces cut at pauses, then a :class:`FileEnd` per file.
 
     Worker ``k`` of ``n`` takes files ``k, k + n, …``, so each file's items come from one worker,
-    in order. Only one block and one piece of a file are in memory at a time.
+    in order. Only one block and one piece of a file are in memory at a time. With ``claim``
+    (index → bool, picklable: :class:`speechseq.asr.claims.InputClaims`), each file is claimed
+    just before it is read, and a file refused gets only an ``unclaimed`` :class:`FileEnd`.
     """
 
     def __init__(
@@ -178,8 +181,10 @@ class PieceStream(IterableDataset):
         extractor: FeatureExtractor,
         max_segment_seconds: float,
         block_seconds: float = 30.0,
+        claim: Callable[[int], bool] | None = None,
     ) -> None:
         self.paths = list(paths)
+        self.claim = claim
         self.extractor = extractor
         self.max_segment_seconds = max_segment_seconds
         self.block_seconds = block_seconds
@@ -188,7 +193,10 @@ class PieceStream(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for i in range(worker, len(self.paths), workers):
-            yield from self._file(i)
+            if self.claim is None or self.claim(i):
+                yield from self._file(i)
+            else:
+                yield FileEnd(i, 0, 0.0, 0.0, unclaimed=True)
 
     @torch.no_grad()
     def _file(self, i: int) -> Iterator[Piece | FileEnd]:

@@ -246,15 +246,24 @@ class Transcriber:
         return [results[str(p)] for p in paths if str(p) in results]
 
     def iter_transcribe(
-        self, paths: Sequence[str | Path], num_workers: int = 0
+        self,
+        paths: Sequence[str | Path],
+        num_workers: int = 0,
+        claim: Callable[[int], bool] | None = None,
     ) -> Iterator[TranscriptionResult]:
         """Like :meth:`transcribe`, but yields each result as its file finishes and keeps none,
-        so memory does not grow with the number of files."""
+        so memory does not grow with the number of files.
+
+        Args:
+            claim: asked, just before file ``i`` is read, whether to do it (picklable, as
+                worker processes ask; see :class:`speechseq.asr.claims.InputClaims`); a file
+                refused gets no result.
+        """
         if not paths:
             return
         states = [_FileState() for _ in paths]
         stream = PieceStream(
-            paths, FeatureExtractor(self.extractor.config), self.max_segment_seconds
+            paths, FeatureExtractor(self.extractor.config), self.max_segment_seconds, claim=claim
         )
         workers = min(num_workers, len(paths))
         loader = DataLoader(stream, batch_size=None, num_workers=workers, collate_fn=_identity)
@@ -262,7 +271,7 @@ class Transcriber:
         def finished(files: Iterable[int]) -> Iterator[TranscriptionResult]:
             for i in sorted(files):
                 state, end = states[i], states[i].end
-                if end is None or state.decoded < end.pieces:
+                if end is None or state.decoded < end.pieces or end.unclaimed:
                     continue
                 segments = [state.segments[k] for k in sorted(state.segments)]
                 states[i] = _FileState(end=end, decoded=-1)  # done: drop its segments

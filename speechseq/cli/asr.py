@@ -137,14 +137,14 @@ def transcribe(
     """Transcribe audio files of any length, with word times; exits 1 if any input failed
     (each failure is named on stderr). Under torchrun the ranks split the inputs."""
     from speechseq import distributed
-    from speechseq.asr import jobs
+    from speechseq.asr import jobs, shards
     from speechseq.asr.transcriber import Transcriber
     from speechseq.asr.writers import SubtitleOptions
 
     set_threads(threads)
     jobs.flat_malloc()
-    part, parts = jobs.parse_shard(shard) if shard else (0, 1)
-    part, parts, device = jobs.join_ranks(part, parts, device)
+    part, parts = shards.parse_shard(shard) if shard else (0, 1)
+    part, parts, device = shards.join_ranks(part, parts, device)
     transcriber = Transcriber.from_pretrained(
         model,
         device=device,
@@ -155,7 +155,7 @@ def transcribe(
         ),
     )
     plan = jobs.plan_job(inputs, output_dir, [f.value for f in fmt], overwrite, (part, parts))
-    report = jobs.report_path(report, output_dir, part, parts)
+    report = shards.report_path(report, output_dir, part, parts)
     options = SubtitleOptions(
         max_line_width=max_line_width or None,
         max_line_count=max_line_count or None,

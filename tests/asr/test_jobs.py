@@ -205,7 +205,7 @@ def test_plan_keeps_extensions_apart_when_names_would_collide(tmp_path):
 
 
 def test_parts_are_balanced_by_size_and_cover_every_file_once(tmp_path):
-    from speechseq.asr.jobs import balanced_part
+    from speechseq.asr.shards import balanced_part
 
     sizes = [100_000, 10, 20, 30, 40, 50, 60, 70]  # one big file, like an hour-long recording
     files = []
