@@ -23,6 +23,7 @@ from speechseq.errors import SpeechseqError
 __all__ = [
     "load_audio",
     "stream_audio",
+    "AudioWriter",
     "save_audio",
     "resample",
     "to_mono",
@@ -173,22 +174,60 @@ def audio_duration(path: str | Path) -> float:
 
 def save_audio(path: str | Path, waveform: torch.Tensor, sample_rate: int) -> None:
     """Write (T,) or (T, C) float samples as 16-bit PCM (format from the suffix, wav by default)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = waveform.detach().cpu().float().clamp(-1.0, 1.0).numpy()
-    fmt = path.suffix.lstrip(".").upper() or "WAV"
-    # 16-bit PCM where the container has it; compressed formats (ogg, mp3, …) take their default.
-    subtype = "PCM_16" if fmt in ("WAV", "FLAC", "AIFF", "AIF", "AU", "W64") else None
-    try:
-        sf.write(
-            str(path),
-            data,
-            sample_rate,
-            subtype=subtype,
-            format="AIFF" if fmt == "AIF" else "OGG" if fmt == "OPUS" else fmt,
-        )
-    except (sf.LibsndfileError, ValueError, TypeError) as err:
-        raise SpeechseqError(f"{path}: cannot write audio in this format ({err})") from None
+    channels = 1 if waveform.dim() == 1 else waveform.shape[1]
+    with AudioWriter(path, sample_rate, channels) as writer:
+        writer.write(waveform)
+
+
+class AudioWriter:
+    """An audio file written block by block, so a long recording never has to be in memory
+    whole: 16-bit PCM where the container has it (wav, flac, aiff, au, w64), else the
+    format's default (ogg, mp3, …); the format comes from the suffix, wav when it has none.
+
+    Example:
+        >>> with AudioWriter("long.wav", 22050) as writer:
+        ...     for block in blocks:       # (T_i,) float samples in [-1, 1]
+        ...         writer.write(block)
+
+    Raises:
+        SpeechseqError: the format cannot be written.
+    """
+
+    def __init__(self, path: str | Path, sample_rate: int, channels: int = 1) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fmt = self.path.suffix.lstrip(".").upper() or "WAV"
+        subtype = "PCM_16" if fmt in ("WAV", "FLAC", "AIFF", "AIF", "AU", "W64") else None
+        try:
+            self._file = sf.SoundFile(
+                str(self.path),
+                "w",
+                sample_rate,
+                channels,
+                subtype=subtype,
+                format="AIFF" if fmt == "AIF" else "OGG" if fmt == "OPUS" else fmt,
+            )
+        except (sf.LibsndfileError, ValueError, TypeError) as err:
+            raise SpeechseqError(f"{path}: cannot write audio in this format ({err})") from None
+        self.samples = 0
+
+    def write(self, waveform: torch.Tensor) -> None:
+        """Append (T,) or (T, C) float samples (clamped to [-1, 1])."""
+        data = waveform.detach().cpu().float().clamp(-1.0, 1.0).numpy()
+        try:
+            self._file.write(data)
+        except (sf.LibsndfileError, ValueError, TypeError) as err:
+            raise SpeechseqError(f"{self.path}: cannot write audio ({err})") from None
+        self.samples += data.shape[0]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> AudioWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _open(path: Path) -> sf.SoundFile:

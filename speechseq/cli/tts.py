@@ -5,6 +5,8 @@ Each parses its arguments and calls the library (:mod:`speechseq.tts`).
 
 from __future__ import annotations
 
+import functools
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -58,26 +60,36 @@ def synthesize(
 ) -> None:
     """Speak TEXT into a file (-o out.wav), or each line of --text-file into --output-dir.
     Long text is split into sentences, joined with short pauses."""
+    from tqdm import tqdm
+
     from speechseq.tts.jobs import plan_synthesis, run_synthesis
     from speechseq.tts.speaker import Speaker
 
     plan = plan_synthesis(text, output, text_file, output_dir, overwrite)
     set_threads(threads)
     speaker = Speaker.from_pretrained(model, device=device, seed=seed) if plan.todo else None
+    sentences = sum(len(speaker.sentences(line)) for line, _ in plan.todo) if speaker else 0
+    # a bar over sentences, for long lines and many lines
+    bar = tqdm(
+        total=sentences, unit="sentence", file=sys.stderr, disable=None if sentences > 5 else True
+    )
 
     def written(path: Path, result) -> None:
         for i, ended in enumerate(result.stopped):
             if not ended:
-                typer.echo(
+                bar.write(
                     f"warning: {path}: sentence {i + 1} reached the length limit without "
                     "stopping; its end may be garbled",
-                    err=True,
+                    file=sys.stderr,
                 )
         rtf = result.seconds / max(1e-9, result.duration)
-        typer.echo(f"wrote {path}: {result.duration:.2f} s of audio (RTF {rtf:.3f})", err=True)
+        bar.write(
+            f"wrote {path}: {result.duration:.2f} s of audio (RTF {rtf:.3f})", file=sys.stderr
+        )
 
     if speaker is not None:
-        run_synthesis(speaker, plan, written)
+        run_synthesis(speaker, plan, written, on_sentence=functools.partial(bar.update, 1))
+    bar.close()
     if plan.skipped:
         typer.echo(
             f"{len(plan.todo)} written, {plan.skipped} skipped (files exist; --overwrite to redo)",

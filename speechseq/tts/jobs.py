@@ -1,5 +1,5 @@
 """Synthesis jobs: which text goes to which file, what a re-run skips, and writing each file
-whole.
+complete or not at all.
 
 ``speechseq synthesize`` speaks one text into one file, or each non-blank line of a text file
 into its own numbered file; files that exist are skipped unless overwriting, so a re-run
@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from speechseq.audio import save_audio
 from speechseq.errors import SpeechseqError
 from speechseq.files import atomic_path
 from speechseq.tts.speaker import Speaker, Synthesis, split_sentences
@@ -100,12 +99,14 @@ def run_synthesis(
     speaker: Speaker,
     plan: SynthesisPlan,
     on_written: Callable[[Path, Synthesis], None] | None = None,
+    on_sentence: Callable[[], object] | None = None,
 ) -> None:
-    """Speak each text still to do into its file, written whole or not at all (a killed run
-    leaves no partial file); ``on_written(path, synthesis)`` after each."""
+    """Speak each text still to do into its file, streamed there sentence by sentence (memory
+    stays flat however long a line is) and complete or not at all (a killed run leaves no
+    partial file); ``on_sentence()`` after each sentence, ``on_written(path, synthesis)`` after
+    each file."""
     for line, path in plan.todo:
-        result = speaker.speak(line)
         with atomic_path(path) as tmp:
-            save_audio(tmp, result.waveform, result.sample_rate)
+            result = speaker.speak_to_file(line, tmp, on_sentence)
         if on_written is not None:
             on_written(path, result)

@@ -2,7 +2,8 @@
 
 Text of any length is split into sentences (long ones further at commas, then between words),
 each is normalised like training transcripts (:func:`~speechseq.text.normalize_text`), the
-sentences are generated as one batch, vocoded, and joined with a short pause.
+sentences are generated in batches, vocoded, and joined with a short pause;
+:meth:`Speaker.speak_to_file` writes each batch to the file as it is made.
 
 Example:
     >>> from speechseq.tts.speaker import Speaker
@@ -15,11 +16,13 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from speechseq.audio import AudioWriter
 from speechseq.checkpoint import load_synthesizer
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
@@ -72,12 +75,14 @@ class Synthesis:
     """What :meth:`Speaker.speak` made of one text.
 
     Attributes:
-        waveform: (T,) samples of all sentences, joined with pauses.
+        waveform: (T,) samples of all sentences, joined with pauses (empty when
+            :meth:`Speaker.speak_to_file` wrote them to a file).
         sample_rate: samples per second.
         sentences: the normalised sentences spoken, in order.
         stopped: per sentence, True if the model ended it, False if it ran to the length cap
             (a failure: the output is likely garbled at the end).
         seconds: wall-clock time the synthesis took.
+        samples: how many samples were made (default: the waveform's).
     """
 
     waveform: torch.Tensor
@@ -85,10 +90,16 @@ class Synthesis:
     sentences: list[str] = field(default_factory=list)
     stopped: list[bool] = field(default_factory=list)
     seconds: float = 0.0
+    samples: int = -1
+
+    def __post_init__(self) -> None:
+        if self.samples < 0:
+            self.samples = self.waveform.numel()
 
     @property
     def duration(self) -> float:
-        return self.waveform.numel() / self.sample_rate
+        """Seconds of audio made."""
+        return self.samples / self.sample_rate
 
 
 class Speaker:
@@ -162,15 +173,19 @@ class Speaker:
         return sentences
 
     @torch.no_grad()
-    def speak(self, text: str) -> Synthesis:
-        """Synthesize ``text`` of any length, with details (see :class:`Synthesis`).
+    def stream(self, text: str) -> Iterator[tuple[torch.Tensor, bool]]:
+        """Synthesize ``text`` of any length, a batch of sentences at a time.
+
+        Yields:
+            per sentence, in order: its (T,) samples (each after the first led by the pause
+            between sentences) and whether the model ended it (False: it ran to the length cap).
+            Only one batch (``max_batch`` sentences) is held at a time.
 
         Raises:
             SpeechseqError: nothing in ``text`` can be spoken.
         """
-        started = time.perf_counter()
         sentences = self.sentences(text)
-        pieces, stopped = [], []
+        pause = torch.zeros(round(self.pause_seconds * self.sample_rate))
         for start in range(0, len(sentences), self.max_batch):
             group = sentences[start : start + self.max_batch]
             ids = [torch.tensor(self.tokenizer.encode(s)) for s in group]
@@ -180,18 +195,60 @@ class Speaker:
                 tokens.to(self.device), lengths, seed=self.seed
             )  # (B, T, n_mels), (B,)
             for i, n in enumerate(mel_lengths.tolist()):
-                pieces.append(self.vocoder(mels[i, :n].cpu()))
-                stopped.append(bool(ended[i]))
-        pause = torch.zeros(round(self.pause_seconds * self.sample_rate))
-        joined = [pieces[0]]
-        for piece in pieces[1:]:
-            joined += [pause, piece]
+                samples = self.vocoder(mels[i, :n].cpu())  # (T,)
+                yield (samples if start + i == 0 else torch.cat([pause, samples])), bool(ended[i])
+
+    def speak(self, text: str) -> Synthesis:
+        """Synthesize ``text`` of any length, with details (see :class:`Synthesis`).
+
+        Raises:
+            SpeechseqError: nothing in ``text`` can be spoken.
+        """
+        started = time.perf_counter()
+        pieces, stopped = [], []
+        for samples, ended in self.stream(text):
+            pieces.append(samples)
+            stopped.append(ended)
         return Synthesis(
-            waveform=torch.cat(joined),
+            waveform=torch.cat(pieces),
             sample_rate=self.sample_rate,
-            sentences=sentences,
+            sentences=self.sentences(text),
             stopped=stopped,
             seconds=time.perf_counter() - started,
+        )
+
+    def speak_to_file(
+        self, text: str, path: str | Path, on_sentence: Callable[[], object] | None = None
+    ) -> Synthesis:
+        """Synthesize ``text`` of any length into the audio file ``path`` (format from its
+        suffix), each batch of sentences written as it is made, so memory stays flat however
+        long the text. Write to a temporary name (:func:`speechseq.files.atomic_path`) if a
+        killed run must not leave a partial file.
+
+        Args:
+            on_sentence: called after each sentence is written (for progress).
+
+        Returns:
+            the details, with an empty ``waveform`` (the samples are in the file).
+
+        Raises:
+            SpeechseqError: nothing in ``text`` can be spoken, or the format cannot be written.
+        """
+        started = time.perf_counter()
+        stopped = []
+        with AudioWriter(path, self.sample_rate) as writer:
+            for samples, ended in self.stream(text):
+                writer.write(samples)
+                stopped.append(ended)
+                if on_sentence is not None:
+                    on_sentence()
+        return Synthesis(
+            waveform=torch.zeros(0),
+            sample_rate=self.sample_rate,
+            sentences=self.sentences(text),
+            stopped=stopped,
+            seconds=time.perf_counter() - started,
+            samples=writer.samples,
         )
 
     def synthesize(self, text: str) -> tuple[torch.Tensor, int]:

@@ -79,3 +79,34 @@ def test_unspeakable_text_is_an_error(speaker):
     for text in ("", "   ", "### -- ..."):
         with pytest.raises(SpeechseqError, match="nothing to say"):
             speaker.synthesize(text)
+
+
+def test_speak_to_file_streams_what_speak_says(speaker, tmp_path, monkeypatch):
+    """A long text is written a batch of sentences at a time: the first sentence is in hand
+    after one batch, and the file holds exactly what speak() returns."""
+    import soundfile as sf
+
+    from speechseq.audio import save_audio
+
+    text = ". ".join(TTS_SENTENCES * 3)  # batches of 2 sentences
+    monkeypatch.setattr(speaker, "max_batch", 2)
+    batches = []
+    real_infer = speaker.model.infer
+    monkeypatch.setattr(
+        speaker.model, "infer", lambda *a, **k: batches.append(1) or real_infer(*a, **k)
+    )
+    stream = speaker.stream(text)
+    next(stream)
+    assert len(batches) == 1  # the rest is not made yet
+    stream.close()
+    whole = speaker.speak(text)
+    sentences = []
+    written = speaker.speak_to_file(
+        text, tmp_path / "long.wav", on_sentence=lambda: sentences.append(1)
+    )
+    assert written.stopped == whole.stopped and written.samples == whole.waveform.numel()
+    assert written.duration == whole.duration and written.waveform.numel() == 0
+    save_audio(tmp_path / "whole.wav", whole.waveform, whole.sample_rate)
+    got, want = sf.read(tmp_path / "long.wav"), sf.read(tmp_path / "whole.wav")
+    assert got[1] == want[1] and (got[0] == want[0]).all()
+    assert len(sentences) == len(whole.sentences) == 3 * len(TTS_SENTENCES)  # once each
