@@ -36,7 +36,7 @@ from speechseq.asr.lm import arpa_words
 from speechseq.errors import SpeechseqError
 from speechseq.text import BLANK, UNK, WORD_START, PieceTokenizer, Tokenizer
 
-__all__ = ["BeamSearchDecoder", "BeamHypothesis", "DEFAULT_BEAM_SIZE_TOKEN"]
+__all__ = ["BeamSearchDecoder", "BeamHypothesis", "DEFAULT_BEAM_SIZE_TOKEN", "beam_available"]
 
 _SEPARATOR = "|"  # flashlight's word boundary ("silence") token
 # Tokens the beam tries per frame: all characters; the top eighth of 257 word pieces, which on
@@ -60,13 +60,23 @@ class BeamHypothesis:
     frames: tuple[int, ...]
 
 
+def beam_available() -> bool:
+    """Whether flashlight-text, which beam search runs on, is installed (it has no wheels for
+    Python 3.13 and newer)."""
+    try:
+        importlib.import_module("flashlight.lib.text.decoder")
+    except ImportError:
+        return False
+    return True
+
+
 def _ctc_decoder_factory():
     try:
         importlib.import_module("flashlight.lib.text.decoder")
         from torchaudio.models.decoder import ctc_decoder
     except ImportError:
         raise SpeechseqError(
-            "beam search needs flashlight-text: pip install flashlight-text"
+            "beam search needs flashlight-text: pip install 'speechseq[beam]'"
         ) from None
     return ctc_decoder
 

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
 
-from speechseq.asr.beam import DEFAULT_BEAM_SIZE_TOKEN, BeamSearchDecoder
+from speechseq.asr.beam import DEFAULT_BEAM_SIZE_TOKEN, BeamSearchDecoder, beam_available
 from speechseq.errors import SpeechseqError
 from speechseq.text import Tokenizer
 
@@ -44,6 +45,8 @@ __all__ = [
 ]
 
 DEFAULT_BEAM_SIZE = 50  # when neither the user nor a checkpoint's tuning says
+
+log = logging.getLogger(__name__)
 
 
 def collapse_ctc(ids: list[int], blank_id: int = 0) -> list[int]:
@@ -181,12 +184,21 @@ def make_decoder(
 ) -> Callable[[torch.Tensor, torch.Tensor], list[str]]:
     """A ``decode(log_probs (B, T, V), lengths (B,)) -> texts`` function for ``config``.
 
+    Beam search without flashlight-text installed falls back to greedy decoding, with a
+    warning (logger ``speechseq``).
+
     Raises:
         SpeechseqError: an unknown kind, an LM without beam search, or a beam that cannot load.
     """
     config = (config or DecoderConfig()).filled()
     if config.kind == "auto":  # no checkpoint tuning at this level: beam only with an LM
         config = replace(config, kind="beam" if config.lm is not None else "greedy")
+    if config.kind == "beam" and not beam_available():
+        log.warning(
+            "beam search needs flashlight-text, which is not installed (pip install "
+            "'speechseq[beam]'; it has no wheels for Python 3.13 and newer): decoding greedily"
+        )
+        config = replace(config, kind="greedy", lm=None)
     if config.kind == "greedy":
         if config.lm is not None:
             raise SpeechseqError("a language model needs the beam decoder (--decoder beam)")

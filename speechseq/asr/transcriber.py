@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ from speechseq.metrics import error_counts
 from speechseq.pretrained import recognizer_path
 
 __all__ = ["EvaluationResult", "Transcriber", "TranscriptionResult"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -180,6 +183,11 @@ class Transcriber:
         model, feature_config, tokenizer, _ = load_recognizer(path)
         decoding = resolve_decoding(decoding, tuned_decoding(path))
         no_speech = decoding.no_speech_threshold
+        parameters = sum(p.numel() for p in model.parameters())
+        log.info("recognizer %s: %.1f M parameters", path, parameters / 1e6)
+        d = decoding.filled()
+        search = f"beam {d.beam_size}, LM {d.lm} (weight {d.lm_weight})" if d.kind == "beam" else ""
+        log.info("decoder: %s %s; no-speech threshold %s", d.kind, search, d.no_speech_threshold)
         return cls(
             model,
             FeatureExtractor(feature_config),

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Annotated
+
+import typer
 
 from speechseq.cli import asr, data, lm, tts
-from speechseq.cli.common import sub_app
+from speechseq.cli.common import set_logging, sub_app
 
 __all__ = ["app", "main"]
 
-app = sub_app(
-    help="speechseq: train, evaluate and run recurrent speech recognizers and synthesizers.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = sub_app(no_args_is_help=True, pretty_exceptions_enable=False)
 train_app = sub_app(help="Train models from a YAML experiment file.", no_args_is_help=True)
 app.add_typer(asr.app)
 app.add_typer(tts.app)
@@ -30,6 +28,40 @@ train_app.add_typer(asr.train_app)
 train_app.add_typer(tts.train_app)
 app.add_typer(train_app, name="train")
 app.add_typer(lm.app, name="lm")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"speechseq {version('speechseq')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version, exit."
+        ),
+    ] = False,
+    verbose: Annotated[
+        int,
+        typer.Option(
+            "--verbose",
+            "-v",
+            count=True,
+            help="Say more on stderr: -v what is loaded and chosen, -vv debug detail. Goes "
+            "before the command: speechseq -v transcribe ….",
+        ),
+    ] = 0,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Say only errors on stderr (no warnings).")
+    ] = False,
+) -> None:
+    """speechseq: train, evaluate and run recurrent speech recognizers and synthesizers."""
+    set_logging(verbose, quiet)
 
 
 def main() -> None:

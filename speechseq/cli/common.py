@@ -1,5 +1,5 @@
-"""What the command files share: turning errors into one line, library warnings into lines,
-thread settings, and the decoder options of ``transcribe`` and ``evaluate``.
+"""What the command files share: turning errors into one line, library warnings and log records
+into lines, thread settings, and the decoder options of ``transcribe`` and ``evaluate``.
 
 Nothing here imports torch at module level: ``speechseq --help`` stays quick.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import sys
 import warnings
 from enum import Enum
@@ -34,6 +35,7 @@ __all__ = [
     "decoding",
     "fail",
     "friendly",
+    "set_logging",
     "set_threads",
     "sub_app",
     "warnings_as_lines",
@@ -84,6 +86,34 @@ def warnings_as_lines():
         warnings.simplefilter("always")
         warnings.showwarning = show
         yield
+
+
+class _LineHandler(logging.Handler):
+    """``warning: …`` / ``error: …`` lines (info and debug plain) on stderr, written through tqdm
+    so that a progress bar is redrawn below them, not torn."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        message = record.getMessage()
+        if record.levelno >= logging.WARNING:
+            message = f"{record.levelname.lower()}: {message}"
+        tqdm.write(message, file=sys.stderr)
+
+
+def set_logging(verbose: int = 0, quiet: bool = False) -> None:
+    """Send the library's log records (logger ``speechseq``) to stderr as lines: warnings and
+    errors by default, info with ``verbose`` 1, debug with 2 or more, errors only if
+    ``quiet``."""
+    logger = logging.getLogger("speechseq")
+    for handler in [h for h in logger.handlers if isinstance(h, _LineHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_LineHandler())
+    logger.propagate = False
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    else:
+        logger.setLevel(max(logging.DEBUG, logging.WARNING - 10 * verbose))
 
 
 def set_threads(threads: int | None) -> None:

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +33,8 @@ from speechseq.text import Tokenizer, normalize_text
 from speechseq.tts.vocoder import GriffinLimVocoder, Vocoder
 
 __all__ = ["Speaker", "Synthesis", "split_sentences"]
+
+log = logging.getLogger(__name__)
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
@@ -151,7 +154,10 @@ class Speaker:
         cls, path: str | Path | None = None, device: str = "cpu", seed: int | None = 0
     ) -> Speaker:
         """Build from a text-to-speech checkpoint (default: the shipped voice)."""
-        model, feature_config, tokenizer, _ = load_synthesizer(voice_path(path))
+        path = voice_path(path)
+        model, feature_config, tokenizer, _ = load_synthesizer(path)
+        parameters = sum(p.numel() for p in model.parameters())
+        log.info("voice %s: %.1f M parameters", path, parameters / 1e6)
         return cls(model, feature_config, tokenizer, device=device, seed=seed)
 
     @property
