@@ -5,7 +5,7 @@ first use.
 
 Example:
     >>> from speechseq import Transcriber
-    >>> Transcriber.from_pretrained().transcribe(["speech.wav"])[0].text
+    >>> Transcriber.from_pretrained().transcribe("speech.wav").text
 """
 
 from __future__ import annotations

@@ -230,3 +230,26 @@ def test_synthesize_with_the_shipped_voice_is_heard_back(tmp_path, monkeypatch):
         refs.append(normalize_text(sentence))
         hyps.append(next(iter(transcriber.transcribe([tmp_path / f"{i}.wav"]))).text)
     assert cer(refs, hyps) <= MAX_VOICE_CER, hyps
+
+
+def test_the_api_takes_one_path_or_audio_in_memory():
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from speechseq.asr.transcriber import Transcriber
+
+    transcriber = Transcriber.from_pretrained(decoding=DecoderConfig(kind="greedy"))
+    wav = SAMPLES / "flite-rms.wav"
+    (listed,) = transcriber.transcribe([wav])
+    one = transcriber.transcribe(str(wav))  # one path: one result, not one per character
+    assert one.path == str(wav) and one.text == listed.text and one.text
+    samples, rate = sf.read(wav, dtype="float32")
+    for audio in (samples, torch.from_numpy(np.stack([samples, samples], axis=1))):
+        array = transcriber.transcribe(audio, sample_rate=rate)
+        assert array.path == "<array>" and array.duration == pytest.approx(listed.duration)
+        assert [(w.word, w.start, w.end) for w in array.words] == [
+            (w.word, w.start, w.end) for w in listed.words
+        ]
+    with pytest.raises(SpeechseqError, match="sample_rate"):
+        transcriber.transcribe(samples)

@@ -28,12 +28,13 @@ from pathlib import Path
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from speechseq.audio import check_truncation, stream_audio
+from speechseq.audio import check_truncation, resample, stream_audio, to_mono
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
 
 __all__ = [
     "SILENCE_DB",
+    "AudioArray",
     "FileEnd",
     "Piece",
     "PieceStream",
@@ -143,6 +144,31 @@ def is_silence(waveform: torch.Tensor, sample_rate: int) -> bool:
 
 
 @dataclass
+class AudioArray:
+    """Audio already in memory, transcribed like a file: (T,) or (T, C) samples at
+    ``sample_rate``; ``name`` stands for the path in results."""
+
+    samples: torch.Tensor
+    sample_rate: int
+    name: str = "<array>"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def blocks(self, rate: int, block_seconds: float) -> Iterator[torch.Tensor]:
+        """(T_block,) mono blocks at ``rate``."""
+        samples = self.samples.float()
+        if samples.dim() == 2:
+            samples = to_mono(samples)
+        if not torch.isfinite(samples).all():
+            raise SpeechseqError(f"{self.name}: contains NaN or infinite samples")
+        samples = resample(samples, self.sample_rate, rate)
+        step = max(1, round(block_seconds * rate))
+        for start in range(0, len(samples), step):
+            yield samples[start : start + step]
+
+
+@dataclass
 class Piece:
     """A worker's output: one piece of one file, featurized."""
 
@@ -177,7 +203,7 @@ class PieceStream(IterableDataset):
 
     def __init__(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | Path | AudioArray],
         extractor: FeatureExtractor,
         max_segment_seconds: float,
         block_seconds: float = 30.0,
@@ -204,8 +230,11 @@ class PieceStream(IterableDataset):
         busy, clock, count, samples, error = 0.0, time.perf_counter(), 0, 0, None
         truncated = None
         try:
-            truncated = check_truncation(path)
-            blocks = stream_audio(path, rate, self.block_seconds, check_silence=False)
+            if isinstance(path, AudioArray):
+                blocks = path.blocks(rate, self.block_seconds)
+            else:
+                truncated = check_truncation(path)
+                blocks = stream_audio(path, rate, self.block_seconds, check_silence=False)
             for start, piece in split_at_pauses(blocks, rate, self.max_segment_seconds):
                 samples = start + len(piece)
                 if is_silence(piece, rate):

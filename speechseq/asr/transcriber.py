@@ -20,7 +20,9 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
@@ -35,15 +37,13 @@ from speechseq.asr.alignment import (
 )
 from speechseq.asr.beam import BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
-from speechseq.asr.segmentation import FileEnd, Piece, PieceStream
+from speechseq.asr.segmentation import AudioArray, FileEnd, Piece, PieceStream
 from speechseq.checkpoint import load_recognizer
-from speechseq.data.manifest import Utterance
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
-from speechseq.metrics import error_counts
 from speechseq.pretrained import recognizer_path
 
-__all__ = ["EvaluationResult", "Transcriber", "TranscriptionResult"]
+__all__ = ["Transcriber", "TranscriptionResult"]
 
 log = logging.getLogger(__name__)
 
@@ -93,18 +93,6 @@ class TranscriptionResult:
         }
 
 
-@dataclass
-class EvaluationResult:
-    """Corpus-level scores plus each utterance's hypothesis."""
-
-    wer: float
-    cer: float
-    real_time_factor: float
-    audio_seconds: float
-    seconds: float
-    utterances: list[dict] = field(default_factory=list)
-
-
 def _identity(item):
     return item
 
@@ -137,7 +125,7 @@ class Transcriber:
 
     Example:
         >>> t = Transcriber.from_pretrained()          # the shipped model
-        >>> result = t.transcribe(["speech.wav"])[0]
+        >>> result = t.transcribe("speech.wav")           # a list gives a list of results
         >>> result.text, [(w.word, w.start, w.end) for w in result.words]
         ('hello world', [('hello', 0.12, 0.48), ('world', 0.6, 1.04)])
     """
@@ -169,7 +157,7 @@ class Transcriber:
     def from_pretrained(
         cls,
         path: str | Path | None = None,
-        device: str = "cpu",
+        device: str = "auto",
         max_batch_seconds: float = 300.0,
         max_segment_seconds: float = 30.0,
         decoding: DecoderConfig | None = None,
@@ -226,36 +214,67 @@ class Transcriber:
         padded = torch.nn.utils.rnn.pad_sequence(feats, batch_first=True)  # (B, T, n_mels)
         return self.model(padded, lengths)  # (B, T', V), (B,)
 
+    @overload
     def transcribe(
         self,
-        paths: Sequence[str | Path],
+        audio: str | Path | np.ndarray | torch.Tensor,
         on_result: Callable[[TranscriptionResult], None] | None = None,
         num_workers: int = 0,
-    ) -> list[TranscriptionResult]:
-        """Transcribe files of any length, batching pieces of similar length together.
+        sample_rate: int | None = None,
+    ) -> TranscriptionResult: ...
+
+    @overload
+    def transcribe(
+        self,
+        audio: Sequence[str | Path],
+        on_result: Callable[[TranscriptionResult], None] | None = None,
+        num_workers: int = 0,
+        sample_rate: int | None = None,
+    ) -> list[TranscriptionResult]: ...
+
+    def transcribe(self, audio, on_result=None, num_workers=0, sample_rate=None):
+        """Transcribe files of any length, or audio in memory, batching pieces of similar
+        length together.
 
         A file that cannot be read gets a result with ``error`` set; the rest go on.
 
         Args:
-            paths: audio files.
+            audio: one file (a str or Path), audio in memory (a NumPy array or tensor of (T,)
+                or (T, C) samples, with ``sample_rate``), or a list of files.
             on_result: called with each result as soon as it is ready (for progress and
                 writing); results come in the order files finish, not the order given.
             num_workers: DataLoader worker processes reading and featurizing audio (0: this
                 process does it between batches).
+            sample_rate: the rate of in-memory audio (resampled to :attr:`sample_rate`).
 
         Returns:
-            one result per path, in the order given.
+            one result for one file or array (its ``path`` is ``"<array>"`` for an array), or
+            one result per path, in the order given, for a list.
+
+        Raises:
+            SpeechseqError: an array without ``sample_rate``.
         """
+        single = isinstance(audio, (str, Path, np.ndarray, torch.Tensor))
+        paths: list[str | Path | AudioArray]
+        if isinstance(audio, (np.ndarray, torch.Tensor)):
+            if sample_rate is None:
+                raise SpeechseqError("audio given as an array needs its sample_rate")
+            paths = [AudioArray(torch.as_tensor(audio), sample_rate)]
+        elif isinstance(audio, (str, Path)):
+            paths = [audio]
+        else:
+            paths = list(audio)
         results: dict[str, TranscriptionResult] = {}
         for result in self.iter_transcribe(paths, num_workers):
             results[result.path] = result
             if on_result:
                 on_result(result)
-        return [results[str(p)] for p in paths if str(p) in results]
+        found = [results[str(p)] for p in paths if str(p) in results]
+        return found[0] if single else found
 
     def iter_transcribe(
         self,
-        paths: Sequence[str | Path],
+        paths: Sequence[str | Path | AudioArray],
         num_workers: int = 0,
         claim: Callable[[int], bool] | None = None,
     ) -> Iterator[TranscriptionResult]:
@@ -355,38 +374,3 @@ class Transcriber:
             share = (time.perf_counter() - started) / float(lengths.sum())
             for piece, length in zip(batch, lengths.tolist(), strict=True):
                 states[piece.file].seconds += share * length
-
-    def evaluate(
-        self, utterances: Sequence[Utterance], on_result: Callable | None = None
-    ) -> EvaluationResult:
-        """WER, CER and real-time factor over manifest utterances (loading time included)."""
-        started = time.perf_counter()
-        results = self.transcribe([u.audio for u in utterances], on_result=on_result)
-        seconds = time.perf_counter() - started
-        failed = [r for r in results if not r.ok]
-        if failed:
-            raise SpeechseqError(failed[0].error or "unreadable audio")
-        counts = error_counts([u.text for u in utterances], [r.text for r in results])
-        per_utt = []
-        for u, r in zip(utterances, results, strict=True):
-            c = error_counts([u.text], [r.text])
-            per_utt.append(
-                {
-                    "audio": u.audio,
-                    "reference": u.text,
-                    "hypothesis": r.text,
-                    "word_errors": c["word_errors"],
-                    "words": c["words"],
-                    "char_errors": c["char_errors"],
-                    "chars": c["chars"],
-                }
-            )
-        audio_seconds = sum(r.duration for r in results)
-        return EvaluationResult(
-            wer=counts["word_errors"] / max(1, counts["words"]),
-            cer=counts["char_errors"] / max(1, counts["chars"]),
-            real_time_factor=seconds / max(1e-9, audio_seconds),
-            audio_seconds=audio_seconds,
-            seconds=seconds,
-            utterances=per_utt,
-        )

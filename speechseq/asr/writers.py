@@ -14,7 +14,7 @@ segments or a pause longer than ``max_gap``, and ``max_line_width`` / ``max_line
 ``max_words_per_line`` wrap and split it as whisper's options of the same names do.
 
 Example:
-    >>> result = transcriber.transcribe(["talk.wav"])[0]
+    >>> result = transcriber.transcribe("talk.wav")
     >>> print(render(result, "srt", SubtitleOptions(max_line_width=42, max_line_count=2)))
 """
 

@@ -215,6 +215,7 @@ def evaluate(
     tuned decoder if it has one, else greedy; --decoder greedy|beam to choose)."""
     from tqdm import tqdm
 
+    from speechseq.asr.evaluation import evaluate as score
     from speechseq.asr.transcriber import Transcriber
     from speechseq.data import read_manifest
     from speechseq.files import write_text_atomic
@@ -234,7 +235,7 @@ def evaluate(
         ),
     )
     with tqdm(total=len(utterances), unit="utt", file=sys.stderr, disable=None) as bar:
-        result = transcriber.evaluate(utterances, on_result=lambda _: bar.update(1))
+        result = score(transcriber, utterances, on_result=lambda _: bar.update(1))
     typer.echo(f"utterances  {len(utterances)}")
     typer.echo(f"audio       {result.audio_seconds / 60:.1f} min")
     typer.echo(f"WER         {100 * result.wer:.2f} %")

@@ -55,7 +55,7 @@ def synthesize(
     seed: Annotated[
         int, typer.Option(help="Seeds the randomness kept at inference: same seed, same audio.")
     ] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "cpu",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
 ) -> None:
     """Speak TEXT into a file (-o out.wav), or each line of --text-file into --output-dir.

@@ -151,7 +151,7 @@ class Speaker:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path | None = None, device: str = "cpu", seed: int | None = 0
+        cls, path: str | Path | None = None, device: str = "auto", seed: int | None = 0
     ) -> Speaker:
         """Build from a text-to-speech checkpoint (default: the shipped voice)."""
         path = voice_path(path)

@@ -117,7 +117,7 @@ def test_bad_setup(tmp_path, monkeypatch):
     with pytest.raises(SpeechseqError, match="no word"):
         BeamSearchDecoder(TOK, words=["ÜBER", "123"])
     monkeypatch.setitem(sys.modules, "flashlight.lib.text.decoder", None)
-    with pytest.raises(SpeechseqError, match="pip install flashlight-text"):
+    with pytest.raises(SpeechseqError, match=r"pip install 'speechseq\[beam\]'"):
         BeamSearchDecoder(TOK)
 
 

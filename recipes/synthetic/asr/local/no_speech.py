@@ -30,6 +30,7 @@ import soundfile as sf
 import torch
 
 from speechseq.asr.alignment import no_speech_score
+from speechseq.asr.evaluation import evaluate
 from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import load_audio
 from speechseq.data import read_manifest
@@ -114,7 +115,7 @@ def report(transcriber: Transcriber, manifest: str, threshold: float) -> None:
     wers = []
     for value in (1.0, threshold):
         transcriber.no_speech_threshold = value
-        wers.append(100 * transcriber.evaluate(utterances).wer)
+        wers.append(100 * evaluate(transcriber, utterances).wer)
     change = wers[1] - wers[0]
     print(f"{manifest}: WER {wers[0]:.2f} % without, {wers[1]:.2f} % with ({change:+.2f})")
 
