@@ -81,6 +81,8 @@ class JobPlan:
         formats: the transcript formats, in the order of each :attr:`JobFile.outputs`.
         out_dir: where the transcripts go (None: they are only printed).
         overwrite: redo inputs whose transcripts exist.
+        labels: what to call an input in results, errors and the report, where that is not
+            its path (``{"/tmp/…/stdin": "-"}`` for audio read from standard input).
     """
 
     todo: list[JobFile] = field(default_factory=list)
@@ -89,6 +91,7 @@ class JobPlan:
     formats: tuple[str, ...] = ("txt",)
     out_dir: Path | None = None
     overwrite: bool = False
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -318,6 +321,11 @@ def run_job(
 
         def handle(result: TranscriptionResult) -> None:
             i = index.get(result.path)
+            if result.path in plan.labels:
+                label = plan.labels[result.path]
+                if result.error is not None:
+                    result.error = result.error.replace(result.path, label)
+                result.path = label
             if result.ok and i is not None:
                 for fmt, path in zip(plan.formats, plan.todo[i].outputs, strict=False):
                     try:

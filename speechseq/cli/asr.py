@@ -6,8 +6,10 @@ the models happen inside the commands, so ``--help`` stays quick.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
+import tempfile
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -48,6 +50,25 @@ class OutputFormat(str, Enum):
     all = "all"
 
 
+@contextlib.contextmanager
+def _stdin_audio(inputs: list[str]):
+    """``-`` among the inputs: standard input's bytes, saved to a temporary file named
+    ``stdin`` (transcripts: ``OUT/stdin.*``). Yields the inputs with ``-`` replaced, and the
+    labels that call that file ``-`` again in results and errors."""
+    if "-" not in inputs:
+        yield inputs, {}
+        return
+    if sys.stdin.isatty():
+        raise SpeechseqError("'-' reads audio from standard input, but nothing is piped in")
+    data = sys.stdin.buffer.read()
+    if not data:
+        raise SpeechseqError("standard input ('-'): no audio came in")
+    with tempfile.TemporaryDirectory(prefix="speechseq-") as folder:
+        path = Path(folder) / "stdin"
+        path.write_bytes(data)
+        yield [str(path) if i == "-" else i for i in inputs], {str(path): "-"}
+
+
 def _progress(total: int):
     """A progress bar over files that also shows audio hours done and speed (× real time)."""
     import time
@@ -71,7 +92,11 @@ def _progress(total: int):
 @friendly
 def transcribe(
     inputs: Annotated[
-        list[str], typer.Argument(help="Audio files, folders (searched recursively) or globs.")
+        list[str],
+        typer.Argument(
+            help="Audio files, folders (searched recursively) or globs; - reads one file from "
+            "standard input."
+        ),
     ],
     model: Annotated[
         Path | None, typer.Option("--model", "-m", help="Checkpoint (default: the shipped model).")
@@ -87,7 +112,12 @@ def transcribe(
     ] = None,
     fmt: Annotated[
         list[OutputFormat],
-        typer.Option("--format", "-f", help="Transcript format; repeat for several, or all."),
+        typer.Option(
+            "--format",
+            "-f",
+            help="Transcript format; repeat for several, or all (with --output-dir). Without "
+            "--output-dir, one format other than txt is printed: json as one line per input.",
+        ),
     ] = [OutputFormat.txt],  # noqa: B006 (typer reads the default; it is never mutated)
     overwrite: Annotated[
         bool, typer.Option(help="Redo inputs whose transcript files exist (default: skip them).")
@@ -139,8 +169,12 @@ def transcribe(
     from speechseq import distributed
     from speechseq.asr import jobs, shards
     from speechseq.asr.transcriber import Transcriber
-    from speechseq.asr.writers import SubtitleOptions
+    from speechseq.asr.writers import SubtitleOptions, render
 
+    formats = [f.value for f in fmt]
+    printed = formats[0] if len(formats) == 1 else ""
+    if output_dir is None and (not printed or printed == "all"):
+        raise SpeechseqError("several formats need --output-dir; without it, give one -f")
     set_threads(threads)
     jobs.flat_malloc()
     part, parts = shards.parse_shard(shard) if shard else (0, 1)
@@ -154,28 +188,34 @@ def transcribe(
             decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens, no_speech_threshold
         ),
     )
-    plan = jobs.plan_job(inputs, output_dir, [f.value for f in fmt], overwrite, (part, parts))
-    report = shards.report_path(report, output_dir, part, parts)
-    options = SubtitleOptions(
-        max_line_width=max_line_width or None,
-        max_line_count=max_line_count or None,
-        max_words_per_line=max_words_per_line or None,
-    )
-    todo = {str(job.input) for job in plan.todo}
-    bar, progress = _progress(len(todo) if distributed.is_main() else 0)  # 0: no bar
+    with _stdin_audio(inputs) as (inputs, labels):
+        plan = jobs.plan_job(inputs, output_dir, formats, overwrite, (part, parts))
+        plan.labels = labels
+        report = shards.report_path(report, output_dir, part, parts)
+        options = SubtitleOptions(
+            max_line_width=max_line_width or None,
+            max_line_count=max_line_count or None,
+            max_words_per_line=max_words_per_line or None,
+        )
+        todo = {plan.labels.get(str(job.input), str(job.input)) for job in plan.todo}
+        bar, progress = _progress(len(todo) if distributed.is_main() else 0)  # 0: no bar
 
-    def on_result(result) -> None:
-        if result.truncated:
-            bar.write(f"warning: {result.truncated}; transcribed what it holds", file=sys.stderr)
-        if not result.ok:
-            bar.write(f"error: {result.error}", file=sys.stderr)
-        elif output_dir is None:
-            bar.write(f"{result.path}\t{result.text}", file=sys.stdout)
-        if result.path in todo:  # not an input that named nothing
-            progress(result)
+        def on_result(result) -> None:
+            if result.truncated:
+                bar.write(
+                    f"warning: {result.truncated}; transcribed what it holds", file=sys.stderr
+                )
+            if not result.ok:
+                bar.write(f"error: {result.error}", file=sys.stderr)
+            elif output_dir is None and printed == "txt":
+                bar.write(f"{result.path}\t{result.text}", file=sys.stdout)
+            elif output_dir is None:
+                bar.write(render(result, printed, options).rstrip("\n"), file=sys.stdout)
+            if result.path in todo:  # not an input that named nothing
+                progress(result)
 
-    summary = jobs.run_job(transcriber, plan, report, options, workers, on_result)
-    bar.close()
+        summary = jobs.run_job(transcriber, plan, report, options, workers, on_result)
+        bar.close()
     line = str(summary)
     if summary.skipped:
         line += " (transcripts exist; --overwrite to redo)"

@@ -6,7 +6,9 @@ Each parses its arguments and calls the library (:mod:`speechseq.tts`).
 from __future__ import annotations
 
 import functools
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -22,6 +24,7 @@ from speechseq.cli.common import (
     sub_app,
     warnings_as_lines,
 )
+from speechseq.errors import SpeechseqError
 
 app = sub_app()
 train_app = sub_app()
@@ -32,11 +35,17 @@ train_app = sub_app()
 def synthesize(
     text: Annotated[str | None, typer.Argument(help="The text to speak (quote it).")] = None,
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="Audio file to write, for TEXT.")
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Audio file to write, for TEXT; - writes WAV to standard output."
+        ),
     ] = None,
     text_file: Annotated[
         Path | None,
-        typer.Option(help="Speak each non-blank line of this file into its own file instead."),
+        typer.Option(
+            help="Speak each non-blank line of this file (-: standard input) into its own file "
+            "instead."
+        ),
     ] = None,
     output_dir: Annotated[
         Path | None,
@@ -60,6 +69,23 @@ def synthesize(
 ) -> None:
     """Speak TEXT into a file (-o out.wav), or each line of --text-file into --output-dir.
     Long text is split into sentences, joined with short pauses."""
+    if output == Path("-"):
+        if sys.stdout.isatty():
+            raise SpeechseqError("-o - writes WAV to standard output: pipe or redirect it")
+        with tempfile.TemporaryDirectory(prefix="speechseq-") as folder:
+            wav = Path(folder) / "stdout.wav"
+            _speak(text, wav, text_file, output_dir, model, overwrite, seed, device, threads, "-")
+            with wav.open("rb") as audio:
+                shutil.copyfileobj(audio, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        return
+    _speak(text, output, text_file, output_dir, model, overwrite, seed, device, threads)
+
+
+def _speak(
+    text, output, text_file, output_dir, model, overwrite, seed, device, threads, shown=None
+) -> None:
+    """The synthesis itself; ``shown`` names the output in messages instead of its path."""
     from tqdm import tqdm
 
     from speechseq.tts.jobs import plan_synthesis, run_synthesis
@@ -75,6 +101,7 @@ def synthesize(
     )
 
     def written(path: Path, result) -> None:
+        path = shown or path
         for i, ended in enumerate(result.stopped):
             if not ended:
                 bar.write(

@@ -14,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,15 +39,19 @@ class SynthesisPlan:
 
 
 def speakable_lines(text_file: Path) -> list[tuple[int, str]]:
-    """(line number, text) of each non-blank line; an unspeakable line is an error.
+    """(line number, text) of each non-blank line of ``text_file`` (``-``: standard input); an
+    unspeakable line is an error.
 
     Raises:
         SpeechseqError: a missing or non-UTF-8 file, no text, or a line with nothing to say.
     """
-    if not text_file.is_file():
-        raise SpeechseqError(f"{text_file}: no such text file")
     try:
-        lines = text_file.read_text(encoding="utf-8").splitlines()
+        if str(text_file) == "-":
+            lines = sys.stdin.buffer.read().decode("utf-8").splitlines()
+        elif not text_file.is_file():
+            raise SpeechseqError(f"{text_file}: no such text file")
+        else:
+            lines = text_file.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise SpeechseqError(f"{text_file}: not UTF-8 text") from None
     numbered = [(i, line) for i, line in enumerate(lines, 1) if line.strip()]
