@@ -95,6 +95,18 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
+def _word_source(binary: Path) -> Path:
+    """Where a binary LM's words are: the ARPA file it was built from, beside it with the same
+    stem (``lm.bin`` → ``lm.arpa``)."""
+    arpa = binary.with_suffix(".arpa")
+    if not arpa.is_file():
+        raise SpeechseqError(
+            f"{binary}: a binary LM needs its words: put the ARPA file it was built from "
+            f"beside it ({arpa.name})"
+        )
+    return arpa
+
+
 def _is_arpa(path: Path) -> bool:
     with open(path, "rb") as f:
         return f.read(64).lstrip().startswith(b"\\data\\")
@@ -105,9 +117,11 @@ class BeamSearchDecoder:
 
     Args:
         tokenizer: the recognizer's tokenizer: characters (including the space) or word pieces.
-        lm: a KenLM binary or ARPA file of words, or None.
-        words: the vocabulary to decode into (default: the ARPA file's unigrams). Needed for a
-            binary LM; given without an LM it restricts the output to these words.
+        lm: a KenLM binary or ARPA file of words, or None. Words are matched to the tokenizer
+            in lower case, so an upper-case LM works too.
+        words: the vocabulary to decode into (default: the ARPA file's unigrams; for a binary
+            LM, those of the same-stem ARPA file beside it); given without an LM it restricts
+            the output to these words.
         lm_weight: scale on the LM's log10 probabilities.
         word_bonus: added to the score at each word (flashlight's ``word_score``); positive
             values counter the LM's pull towards fewer, shorter words.
@@ -158,11 +172,13 @@ class BeamSearchDecoder:
             if not lm_path.is_file():
                 raise SpeechseqError(f"{lm_path}: no such language model file")
             if words is None:
-                if not _is_arpa(lm_path):
-                    raise SpeechseqError(f"{lm_path}: a binary LM needs its word list (words=...)")
-                words = arpa_words(lm_path)
+                words = arpa_words(lm_path if _is_arpa(lm_path) else _word_source(lm_path))
         spellable = set(tokenizer.symbols) - {" "}
-        self.words = None if words is None else [w for w in words if w and set(w) <= spellable]
+        # The LM's own spelling is kept (its n-grams are looked up by it); the tokens spell it
+        # in lower case, so an upper-case ARPA file (LibriSpeech's) keeps its words.
+        self.words = (
+            None if words is None else [w for w in words if w and set(w.lower()) <= spellable]
+        )
         if self.words is not None and not self.words:
             raise SpeechseqError("no word of the LM's vocabulary is spelt with the tokenizer")
 
@@ -185,7 +201,7 @@ class BeamSearchDecoder:
                 with tempfile.TemporaryDirectory() as tmp:
                     lexicon = Path(tmp) / "lexicon.txt"
                     lexicon.write_text(
-                        "".join(f"{w}\t{self._spelling(w)}\n" for w in self.words),
+                        "".join(f"{w}\t{self._spelling(w.lower())}\n" for w in self.words),
                         encoding="utf-8",
                     )
                     with _quiet_native_stderr():

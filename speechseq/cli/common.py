@@ -147,7 +147,10 @@ BeamSizeOption = Annotated[
 ]
 LMOption = Annotated[
     Path | None,
-    typer.Option(help="Beam search: word n-gram LM, ARPA or KenLM binary (speechseq lm build)."),
+    typer.Option(
+        help="Beam search: word n-gram LM: ARPA (speechseq lm build), or a KenLM binary with "
+        "the ARPA file it was built from beside it (for its words)."
+    ),
 ]
 LMWeightOption = Annotated[
     float | None,

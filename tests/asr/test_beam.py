@@ -108,10 +108,13 @@ def test_bad_setup(tmp_path, monkeypatch):
         BeamSearchDecoder(TOK, lm=tmp_path / "missing.arpa")
     binary = tmp_path / "lm.bin"
     binary.write_bytes(b"mmap lm http://kheafield.com/code format version 5\n\0\0")
-    with pytest.raises(SpeechseqError, match="word list"):
+    with pytest.raises(SpeechseqError, match="lm.arpa"):  # its words: the ARPA beside it
         BeamSearchDecoder(TOK, lm=binary)
     with pytest.raises(SpeechseqError, match="cannot load"):
         BeamSearchDecoder(TOK, lm=binary, words=["cat"])
+    (tmp_path / "lm.arpa").write_text("\\data\\\nngram 1=1\n\n\\1-grams:\n-1.0\tcat\n\n\\end\\\n")
+    with pytest.raises(SpeechseqError, match="cannot load"):  # words found; the binary is junk
+        BeamSearchDecoder(TOK, lm=binary)
     with pytest.raises(SpeechseqError, match="space"):
         BeamSearchDecoder(CharTokenizer(list("abc")))
     with pytest.raises(SpeechseqError, match="no word"):
@@ -119,6 +122,21 @@ def test_bad_setup(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "flashlight.lib.text.decoder", None)
     with pytest.raises(SpeechseqError, match=r"pip install 'speechseq\[beam\]'"):
         BeamSearchDecoder(TOK)
+
+
+def test_an_upper_case_lm_keeps_its_words(lm_path, tmp_path):
+    """LibriSpeech's published LMs are upper case; the tokenizer is lower case."""
+    lines = lm_path.read_text().splitlines()
+    upper = [line if line.startswith(("\\", "ngram ")) else line.upper() for line in lines]
+    markers = {"<S>": "<s>", "</S>": "</s>", "<UNK>": "<unk>"}  # as LibriSpeech's keep them
+    for big, small in markers.items():
+        upper = [line.replace(big, small) for line in upper]
+    (tmp_path / "upper.arpa").write_text("\n".join(upper) + "\n")
+    log_probs, lengths = _log_probs(AMBIGUOUS)
+    for lm in (lm_path, tmp_path / "upper.arpa"):
+        decoder = BeamSearchDecoder(TOK, lm=lm, beam_size=10)
+        assert decoder.words is not None and {"CAT", "cat"} & set(decoder.words)
+        assert decoder(log_probs, lengths) == ["the cat sat"]
 
 
 def test_make_decoder(lm_path):
