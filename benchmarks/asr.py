@@ -151,7 +151,7 @@ def _cli_inputs(utterances: Sequence[Utterance]) -> list[str]:
     folder = os.path.commonpath(audio)
     if Path(folder).is_dir():
         found, _ = expand_inputs([folder])
-        if {str(f.resolve()) for f in found} == set(audio):
+        if {str(Path(str(f)).resolve()) for f in found} == set(audio):
             return [folder]
     return audio
 

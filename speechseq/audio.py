@@ -62,24 +62,34 @@ def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Ten
     return AF.resample(waveform, orig_rate, new_rate)
 
 
-def _read(path: Path) -> tuple[np.ndarray, int]:
+def _read(path: Path, offset: float = 0.0, duration: float | None = None) -> tuple[np.ndarray, int]:
     with _open(path) as f:
         try:
-            data = f.read(dtype="float32", always_2d=True)
+            if offset > 0:
+                f.seek(min(f.frames, round(offset * f.samplerate)))
+            frames = -1 if duration is None else round(duration * f.samplerate)
+            data = f.read(frames, dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError) as err:
             raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
         return data, f.samplerate
 
 
 def load_audio(
-    path: str | Path, sample_rate: int | None = None, check_silence: bool = True
+    path: str | Path,
+    sample_rate: int | None = None,
+    check_silence: bool = True,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> torch.Tensor:
-    """Read a file, mix it to mono and resample it.
+    """Read a file (or ``duration`` seconds of it from ``offset``), mix it to mono and resample
+    it.
 
     Args:
         path: an audio file libsndfile can read.
         sample_rate: rate to resample to; ``None`` keeps the file's rate.
         check_silence: reject files whose samples are all (near) zero.
+        offset: seconds to skip (a segment of a longer recording, as Kaldi and NeMo list them).
+        duration: seconds to read from ``offset``; None: to the end.
 
     Returns:
         (T,) float32 samples in [-1, 1].
@@ -90,7 +100,7 @@ def load_audio(
             warning (see :func:`check_truncation`).
     """
     path = Path(path)
-    data, rate = _read(path)
+    data, rate = _read(path, offset, duration)
     cut = check_truncation(path)
     if cut is not None:
         warnings.warn(f"{cut}; reading what it holds", stacklevel=2)

@@ -157,7 +157,7 @@ def _read_sections(path: str | Path | None, names: list[str]) -> tuple[dict, str
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
-        raise SpeechseqError(f"{path}: not valid YAML ({err})") from None
+        raise SpeechseqError(f"{path}: not valid YAML ({_yaml_problem(err)})") from None
     if not isinstance(raw, dict):
         raise SpeechseqError(f"{path}: expected sections {sorted(names)}")
     unknown = set(raw) - set(names)
@@ -217,3 +217,12 @@ def _absolute(value: Any, base: Path) -> Any:
     if not isinstance(value, str) or not value or value in _NOT_PATHS or value.startswith("bpe:"):
         return value
     return os.path.abspath(base / value)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """PyYAML's many-line message as one line: what is wrong, and where."""
+    problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+    mark = getattr(err, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    context = getattr(err, "context", None)
+    return f"{context + ': ' if context else ''}{problem}{where}"

@@ -32,11 +32,17 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["STALE_SECONDS", "InputClaims", "lock_path"]
+from speechseq.errors import SpeechseqError, os_cause
+
+__all__ = ["LOCK_FAILED", "STALE_SECONDS", "InputClaims", "lock_path"]
 
 # A lock from another host is taken over after this long. Transcribing runs at 60-200x real
 # time on a CPU, so no input holds its lock for hours unless its job is gone.
 STALE_SECONDS = 6 * 3600.0
+
+# What a lock that cannot be written says (after its folder), so the job knows the input failed
+# for want of a writable output folder, which stops the job, not for its audio.
+LOCK_FAILED = "cannot write a lock file there"
 
 _TOKENS: set[str] = set()  # the runs of this process (and of its parent, in a forked worker)
 
@@ -71,7 +77,11 @@ class InputClaims:
 
     def claim(self, index: int) -> bool:
         """Take input ``index``'s lock; False when another live job holds it, or its
-        transcripts exist (another job finished it) and overwriting was not asked for."""
+        transcripts exist (another job finished it) and overwriting was not asked for.
+
+        Raises:
+            SpeechseqError: the lock cannot be written (disk full, read-only folder).
+        """
         lock, outputs = self.inputs[index]
         for _ in range(3):  # a stale lock removed: try again, but never loop for good
             if self._create(lock):
@@ -98,14 +108,25 @@ class InputClaims:
             self.release(index)
 
     def _create(self, lock: Path) -> bool:
+        """Make ``lock`` with this job's record; False if it exists.
+
+        Raises:
+            SpeechseqError: it cannot be written (disk full, read-only); nothing is left.
+        """
         record = {"host": self.host, "pid": self.owner, "run": self.token, "time": time.time()}
         try:
             lock.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(record) + "\n")
+        except OSError as err:
+            raise SpeechseqError(f"{lock.parent}: {LOCK_FAILED} ({os_cause(err)})") from None
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as err:  # an empty lock would hold the input for a minute: remove it
+            lock.unlink(missing_ok=True)
+            raise SpeechseqError(f"{lock.parent}: {LOCK_FAILED} ({os_cause(err)})") from None
         return True
 
     def _holder(self, lock: Path) -> tuple[str, int, str] | None:

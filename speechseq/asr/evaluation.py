@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from speechseq.asr.segmentation import audio_source
 from speechseq.asr.transcriber import Transcriber
 from speechseq.data.manifest import Utterance
 from speechseq.errors import SpeechseqError
@@ -39,7 +40,7 @@ def evaluate(
 ) -> EvaluationResult:
     """WER, CER and real-time factor over manifest utterances (loading time included)."""
     started = time.perf_counter()
-    results = transcriber.transcribe([u.audio for u in utterances], on_result=on_result)
+    results = transcriber.transcribe([audio_source(u) for u in utterances], on_result=on_result)
     seconds = time.perf_counter() - started
     failed = [r for r in results if not r.ok]
     if failed:

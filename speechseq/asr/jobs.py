@@ -39,11 +39,13 @@ from pathlib import Path
 from typing import TextIO
 
 from speechseq import distributed
-from speechseq.asr.claims import InputClaims, lock_path
+from speechseq.asr.claims import LOCK_FAILED, InputClaims, lock_path
+from speechseq.asr.segmentation import AudioSlice, audio_source
 from speechseq.asr.shards import balanced_part
 from speechseq.asr.transcriber import Transcriber, TranscriptionResult
 from speechseq.asr.writers import FORMATS, SubtitleOptions, render
 from speechseq.audio import AUDIO_SUFFIXES
+from speechseq.data.manifest import is_kaldi_dir, read_manifest
 from speechseq.errors import SpeechseqError, os_cause
 from speechseq.files import write_text_atomic
 
@@ -61,11 +63,16 @@ __all__ = [
 ]
 
 
+MANIFEST_SUFFIXES = (".jsonl", ".json")
+Input = Path | AudioSlice  # what a job transcribes: a file, or a segment of one
+
+
 @dataclass(frozen=True)
 class JobFile:
-    """An input and the transcript files it gets (none when transcripts are only printed)."""
+    """An input (a file, or a segment of one) and the transcript files it gets (none when
+    transcripts are only printed)."""
 
-    input: Path
+    input: Input
     outputs: tuple[Path, ...] = ()
 
 
@@ -108,19 +115,31 @@ class JobSummary:
         return line + (f", {self.elsewhere} left to another job" if self.elsewhere else "")
 
 
-def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[TranscriptionResult]]:
-    """Files stay, folders are walked recursively for audio suffixes, globs are expanded.
+def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Input], list[TranscriptionResult]]:
+    """Files stay, folders are walked recursively for audio suffixes, globs are expanded, and
+    manifests (``.jsonl``/``.json``: ours or NeMo's; a Kaldi data directory) give their
+    utterances: files, or segments of files (:class:`~speechseq.asr.segmentation.AudioSlice`).
 
     Returns:
-        the audio files found (sorted within each input, duplicates removed), and a failed
-        result for each input that matched nothing.
+        the audio found (sorted within each folder or glob, in manifest order, duplicates
+        removed), and a failed result for each input that matched nothing.
     """
-    files: list[Path] = []
+    files: list[Input] = []
     missing: list[TranscriptionResult] = []
     for item in inputs:
         item_str = str(item)
         path = Path(item_str)
-        if path.is_dir():
+        if is_kaldi_dir(path) or (path.is_file() and path.suffix.lower() in MANIFEST_SUFFIXES):
+            try:
+                utterances = read_manifest(path)
+            except SpeechseqError as err:
+                missing.append(TranscriptionResult(item_str, error=str(err)))
+                continue
+            if not utterances:
+                missing.append(TranscriptionResult(item_str, error=f"{item_str}: no utterances"))
+            for source in map(audio_source, utterances):
+                files.append(Path(source) if isinstance(source, str) else source)
+        elif path.is_dir():
             found = sorted(
                 p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
             )
@@ -138,10 +157,10 @@ def expand_inputs(inputs: Iterable[str | Path]) -> tuple[list[Path], list[Transc
             files += found
         else:
             missing.append(TranscriptionResult(item_str, error=f"{item_str}: no such file"))
-    seen: set[Path] = set()
+    seen: set = set()
     unique = []
     for f in files:
-        key = f.resolve()
+        key = f.resolve() if isinstance(f, Path) else (Path(f.path).resolve(), f.offset)
         if key not in seen:
             seen.add(key)
             unique.append(f)
@@ -206,18 +225,24 @@ def plan_job(
     return plan
 
 
-def _output_names(files: Sequence[Path], folders: Sequence[Path]) -> dict[Path, str]:
-    """Each file's output path below ``out_dir``, without the format's suffix."""
+def _output_names(files: Sequence[Input], folders: Sequence[Path]) -> dict[Input, str]:
+    """Each input's output path below ``out_dir``, without the format's suffix (a segment's:
+    its manifest id, or ``STEM@OFFSET``)."""
     relative = {}
     for file in files:
+        if isinstance(file, AudioSlice):
+            continue
         root = _root(file, folders)
         relative[file] = file.relative_to(root) if root is not None else Path(file.name)
     stems = Counter(str(rel.with_suffix("")) for rel in relative.values())
-    names = {
+    names: dict[Input, str] = {
         file: str(rel) if stems[str(rel.with_suffix(""))] > 1 else str(rel.with_suffix(""))
         for file, rel in relative.items()
     }
-    seen: dict[str, Path] = {}
+    for file in files:
+        if isinstance(file, AudioSlice):
+            names[file] = file.stem
+    seen: dict[str, Input] = {}
     for file, name in names.items():  # same name in two folders, both named directly
         if name in seen:
             raise SpeechseqError(
@@ -245,9 +270,11 @@ class RunReport:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
         except OSError as err:
-            raise SpeechseqError(
-                f"{self.path}: cannot write the report ({os_cause(err)})"
-            ) from None
+            cause = os_cause(err)
+            blocking = next((p for p in self.path.parents if p.exists()), None)
+            if blocking is not None and not blocking.is_dir():
+                cause = f"{blocking} is a file, not a folder"
+            raise SpeechseqError(f"{self.path}: cannot write the report ({cause})") from None
         return self
 
     def __exit__(self, *exc) -> None:
@@ -326,22 +353,27 @@ def run_job(
                 if result.error is not None:
                     result.error = result.error.replace(result.path, label)
                 result.path = label
-            if result.ok and i is not None:
+            cause = None
+            if claims is not None and result.error and LOCK_FAILED in result.error:
+                cause = result.error  # its lock could not be written: nor can its transcripts
+            elif result.ok and i is not None:
                 for fmt, path in zip(plan.formats, plan.todo[i].outputs, strict=False):
                     try:
                         write_text_atomic(path, render(result, fmt, options))
                     except OSError as err:  # disk full, folder gone: later files fail too
                         cause = f"{path}: cannot write ({os_cause(err)})"
-                        if log is not None:
-                            with contextlib.suppress(SpeechseqError):
-                                log.add(result.path, "failed", result.duration, 0.0, cause)
-                        # inputs that named nothing were counted as failed before any of todo
-                        done = summary.succeeded + summary.failed - len(plan.missing)
-                        left = len(plan.todo) - done
-                        raise SpeechseqError(
-                            f"{cause}; the job stopped with {left} of {len(plan.todo)} inputs "
-                            "not done: free the space or fix the folder, then run it again"
-                        ) from None
+                        break
+            if cause is not None:
+                if log is not None:
+                    with contextlib.suppress(SpeechseqError):
+                        log.add(result.path, "failed", result.duration, 0.0, cause)
+                # inputs that named nothing were counted as failed before any of todo
+                done = summary.succeeded + summary.failed - len(plan.missing)
+                left = len(plan.todo) - done
+                raise SpeechseqError(
+                    f"{cause}; the job stopped with {left} of {len(plan.todo)} inputs "
+                    "not done: free the space or fix the folder, then run it again"
+                )
             if claims is not None and i is not None:
                 claims.release(i)
             if result.ok:
@@ -363,7 +395,7 @@ def run_job(
 
         for job in plan.skipped:
             if log is not None:
-                log.add(job.input, "skipped")
+                log.add(str(job.input), "skipped")
         for result in plan.missing:
             handle(result)
         done: set[str] = set()

@@ -28,14 +28,17 @@ from pathlib import Path
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from speechseq.audio import check_truncation, resample, stream_audio, to_mono
+from speechseq.audio import check_truncation, load_audio, resample, stream_audio, to_mono
+from speechseq.data.manifest import Utterance
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
 
 __all__ = [
     "SILENCE_DB",
     "AudioArray",
+    "AudioSlice",
     "FileEnd",
+    "audio_source",
     "Piece",
     "PieceStream",
     "find_pause",
@@ -168,6 +171,43 @@ class AudioArray:
             yield samples[start : start + step]
 
 
+@dataclass(frozen=True)
+class AudioSlice:
+    """``duration`` seconds of an audio file from ``offset`` (a segment listed by a Kaldi or
+    NeMo manifest), transcribed like a file; ``name`` stands for it in results."""
+
+    path: str
+    offset: float
+    duration: float
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def stem(self) -> str:
+        """Its transcript files' name: its id, or ``STEM@OFFSET`` when named after its file."""
+        if "/" not in self.name and "\\" not in self.name:
+            return self.name
+        return f"{Path(self.path).stem}@{self.offset:.3f}"
+
+    def blocks(self, rate: int, block_seconds: float) -> Iterator[torch.Tensor]:
+        """(T_block,) mono blocks at ``rate`` (a segment is short: read whole, then cut)."""
+        samples = load_audio(self.path, rate, False, self.offset, self.duration)
+        step = max(1, round(block_seconds * rate))
+        for start in range(0, len(samples), step):
+            yield samples[start : start + step]
+
+
+def audio_source(utterance: Utterance) -> str | AudioSlice:
+    """What to transcribe for a manifest's utterance: its file, or its segment of one (named by
+    its id, else ``FILE@OFFSET``)."""
+    if utterance.offset is None:
+        return utterance.audio
+    name = utterance.id or f"{utterance.audio}@{utterance.offset:.3f}"
+    return AudioSlice(utterance.audio, utterance.offset, utterance.duration, name)
+
+
 @dataclass
 class Piece:
     """A worker's output: one piece of one file, featurized."""
@@ -203,7 +243,7 @@ class PieceStream(IterableDataset):
 
     def __init__(
         self,
-        paths: Sequence[str | Path | AudioArray],
+        paths: Sequence[str | Path | AudioArray | AudioSlice],
         extractor: FeatureExtractor,
         max_segment_seconds: float,
         block_seconds: float = 30.0,
@@ -219,7 +259,12 @@ class PieceStream(IterableDataset):
         info = get_worker_info()
         worker, workers = (info.id, info.num_workers) if info is not None else (0, 1)
         for i in range(worker, len(self.paths), workers):
-            if self.claim is None or self.claim(i):
+            try:
+                claimed = self.claim is None or self.claim(i)
+            except SpeechseqError as err:  # no lock, no work: the file fails, with the cause
+                yield FileEnd(i, 0, 0.0, 0.0, error=str(err))
+                continue
+            if claimed:
                 yield from self._file(i)
             else:
                 yield FileEnd(i, 0, 0.0, 0.0, unclaimed=True)
@@ -230,7 +275,7 @@ class PieceStream(IterableDataset):
         busy, clock, count, samples, error = 0.0, time.perf_counter(), 0, 0, None
         truncated = None
         try:
-            if isinstance(path, AudioArray):
+            if isinstance(path, (AudioArray, AudioSlice)):
                 blocks = path.blocks(rate, self.block_seconds)
             else:
                 truncated = check_truncation(path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -52,8 +53,10 @@ def shard_report(path: Path, index: int, count: int) -> Path:
     return path.with_name(f"{path.stem}.shard{index}{path.suffix}")
 
 
-def balanced_part(files: Sequence[Path], index: int, count: int) -> list[Path]:
-    """Part ``index`` of ``count`` of ``files``, the parts balanced by file size.
+def balanced_part(files: Sequence[Any], index: int, count: int) -> list[Any]:
+    """Part ``index`` of ``count`` of ``files``, the parts balanced by file size (a segment of
+    a file, :class:`~speechseq.asr.segmentation.AudioSlice`, weighs as 16-bit 16 kHz audio of
+    its duration).
 
     Largest file first, each goes to the part with the fewest bytes so far (the lowest index on
     a tie), so one hour-long recording does not leave its part running long after the others;
@@ -64,6 +67,10 @@ def balanced_part(files: Sequence[Path], index: int, count: int) -> list[Path]:
         raise ValueError(f"shard {index} of {count} does not exist")
     sizes = {}
     for file in files:
+        duration = getattr(file, "duration", None)
+        if duration is not None:
+            sizes[file] = round(32000 * duration)
+            continue
         try:
             sizes[file] = Path(file).stat().st_size
         except OSError:  # vanished: it fails later, with a message, in whichever part

@@ -37,7 +37,7 @@ from speechseq.asr.alignment import (
 )
 from speechseq.asr.beam import BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
-from speechseq.asr.segmentation import AudioArray, FileEnd, Piece, PieceStream
+from speechseq.asr.segmentation import AudioArray, AudioSlice, FileEnd, Piece, PieceStream
 from speechseq.checkpoint import load_recognizer
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
@@ -226,7 +226,7 @@ class Transcriber:
     @overload
     def transcribe(
         self,
-        audio: Sequence[str | Path],
+        audio: Sequence[str | Path | AudioSlice],
         on_result: Callable[[TranscriptionResult], None] | None = None,
         num_workers: int = 0,
         sample_rate: int | None = None,
@@ -249,13 +249,14 @@ class Transcriber:
 
         Returns:
             one result for one file or array (its ``path`` is ``"<array>"`` for an array), or
-            one result per path, in the order given, for a list.
+            one result per path, in the order given, for a list (which may also hold
+            :class:`~speechseq.asr.segmentation.AudioSlice` segments of files).
 
         Raises:
             SpeechseqError: an array without ``sample_rate``.
         """
         single = isinstance(audio, (str, Path, np.ndarray, torch.Tensor))
-        paths: list[str | Path | AudioArray]
+        paths: list[str | Path | AudioArray | AudioSlice]
         if isinstance(audio, (np.ndarray, torch.Tensor)):
             if sample_rate is None:
                 raise SpeechseqError("audio given as an array needs its sample_rate")
@@ -274,7 +275,7 @@ class Transcriber:
 
     def iter_transcribe(
         self,
-        paths: Sequence[str | Path | AudioArray],
+        paths: Sequence[str | Path | AudioArray | AudioSlice],
         num_workers: int = 0,
         claim: Callable[[int], bool] | None = None,
     ) -> Iterator[TranscriptionResult]:

@@ -66,7 +66,12 @@ class AsrDataset(Dataset):
         one broken file in a large corpus does not stop a training run."""
         utt = self.utterances[index]
         try:
-            waveform = load_audio(utt.audio, self.extractor.config.sample_rate)
+            waveform = load_audio(
+                utt.audio,
+                self.extractor.config.sample_rate,
+                offset=utt.offset or 0.0,
+                duration=None if utt.offset is None else utt.duration,
+            )
         except SpeechseqError as err:
             warnings.warn(f"skipping utterance: {err}", stacklevel=2)
             return None

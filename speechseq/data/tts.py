@@ -83,6 +83,12 @@ class TtsDataset(Dataset):
         char_frames: dict[str, list[int]] | None = None,
     ) -> None:
         self.utterances = list(utterances)
+        segment = next((u for u in self.utterances if u.offset is not None), None)
+        if segment is not None:  # durations are keyed by audio file: one utterance each
+            raise SpeechseqError(
+                f"{segment.audio}: a voice trains on one utterance per audio file, not on "
+                "segments of recordings (offset in the manifest); cut them into files first"
+            )
         self.char_frames = char_frames
         self.extractor = extractor
         self.tokenizer = tokenizer

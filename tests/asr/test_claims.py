@@ -84,3 +84,23 @@ def test_release_all_removes_only_this_jobs_locks_and_claims_pickle(tmp_path):
     assert copy.claim(0) and theirs.claim(1) and mine.claim(2)
     mine.release_all()
     assert [lock.exists() for lock in locks] == [False, True, False]
+
+
+def test_a_lock_that_cannot_be_written_is_an_error_and_leaves_nothing(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from speechseq.asr.claims import LOCK_FAILED
+    from speechseq.errors import SpeechseqError
+
+    lock = tmp_path / ".a.lock"
+
+    def full(fd, *args, **kwargs):  # the file is made, then its first write fails
+        os.close(fd)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fdopen", full)
+    with pytest.raises(SpeechseqError, match=f"{LOCK_FAILED} \\(no space left on device\\)"):
+        InputClaims([(lock, [])]).claim(0)
+    assert not lock.exists()  # an empty lock would hold the input from a re-run

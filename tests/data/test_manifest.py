@@ -121,7 +121,7 @@ def test_read_missing_manifest_raises(tmp_path):
 
 
 def test_read_folder_as_manifest_raises(tmp_path):
-    with pytest.raises(SpeechseqError, match="no such manifest"):
+    with pytest.raises(SpeechseqError, match="not a Kaldi data directory"):
         read_manifest(tmp_path)
 
 

@@ -139,3 +139,35 @@ def test_help_is_readable_when_piped():
     assert result.exit_code == 0
     assert "╭" not in result.output and "--max-words-per-line" in result.output
     assert len(result.output.splitlines()) < 100
+
+
+def test_a_disk_too_full_for_a_lock_stops_the_job_on_one_line(
+    tmp_path, speech_dir, model_path, monkeypatch
+):
+    """On a small full disk the first thing to fail is a lock file (made as each input is
+    read): the job stops as when a transcript cannot be written, and leaves no lock."""
+    import os
+
+    out = tmp_path / "out"
+    real_open = os.open
+    made = []
+
+    def filling(path, flags, *args, **kwargs):
+        if str(path).endswith(".lock"):
+            if len(made) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device", str(path))
+            made.append(path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", filling)
+    args = ["transcribe", str(speech_dir), "-m", str(model_path), "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    line = _one_line_error(result, "lock file", "no space left on device", "run it again")
+    assert str(out) in line
+    assert not list(out.rglob(".*.lock")) and not list(out.rglob(TEMP_GLOB))
+    report = [json.loads(x) for x in (out / "report.jsonl").read_text().splitlines()]
+    assert report[-1]["status"] == "failed" and "lock file" in report[-1]["error"]
+    monkeypatch.setattr(os, "open", real_open)  # space freed
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.stderr
+    assert len(list(out.glob("*.txt"))) == len(list(speech_dir.glob("*.wav")))
