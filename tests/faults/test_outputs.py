@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
@@ -171,3 +172,28 @@ def test_a_disk_too_full_for_a_lock_stops_the_job_on_one_line(
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.stderr
     assert len(list(out.glob("*.txt"))) == len(list(speech_dir.glob("*.wav")))
+
+
+@pytest.mark.pretrained
+def test_a_long_text_file_line_is_streamed_to_its_file(tmp_path, monkeypatch):
+    """A --text-file line of many sentences is written as it is spoken, a sentence at a time,
+    not held whole until the end (5 MB lines made memory grow without bound)."""
+    from speechseq.audio import AudioWriter
+
+    held = []  # samples made but not yet written, seen at each write
+    real_write = AudioWriter.write
+
+    def spy(self, waveform):
+        held.append(waveform.numel())
+        return real_write(self, waveform)
+
+    monkeypatch.setattr(AudioWriter, "write", spy)
+    line = " ".join(["The cat sat on the mat."] * 40)
+    (tmp_path / "long.txt").write_text(line + "\n")
+    out = tmp_path / "out"
+    args = ["synthesize", "--text-file", str(tmp_path / "long.txt"), "--output-dir", str(out)]
+    result = CliRunner().invoke(app, [*args, "--threads", "2"])
+    assert result.exit_code == 0, result.output
+    info = sf.info(str(out / "0001.wav"))
+    assert len(held) == 40 and sum(held) == info.frames  # one write per sentence, all of it
+    assert max(held) < info.frames / 20
