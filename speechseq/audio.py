@@ -19,6 +19,7 @@ import torch
 import torchaudio.functional as AF
 
 from speechseq.errors import SpeechseqError
+from speechseq.ffmpeg import INSTALL_HINT, ffmpeg_available, open_ffmpeg
 
 __all__ = [
     "load_audio",
@@ -34,8 +35,11 @@ __all__ = [
     "MIN_TRUNCATED_SECONDS",
 ]
 
-# Suffixes we look for when walking folders; libsndfile decides what it can really read.
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64")
+# Suffixes we look for when walking folders; libsndfile, then FFmpeg, decide what they can read.
+AUDIO_SUFFIXES = (
+    *(".wav", ".flac", ".ogg", ".opus", ".mp3", ".aiff", ".aif", ".au", ".w64"),  # libsndfile
+    *(".m4a", ".mp4", ".aac", ".webm", ".mka", ".mkv", ".mov", ".wma"),  # FFmpeg's
+)
 
 # Peak amplitude below which a file counts as silent (about -90 dBFS).
 _SILENCE_PEAK = 3e-5
@@ -178,7 +182,10 @@ def audio_duration(path: str | Path) -> float:
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as err:
-        raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
+        if not ffmpeg_available():
+            raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
+        with open_ffmpeg(path) as f:
+            return f.frames / f.samplerate
     return info.frames / info.samplerate
 
 
@@ -254,8 +261,12 @@ def _open(path: Path) -> sf.SoundFile:
             open(path, "rb").close()
         except PermissionError:
             raise SpeechseqError(f"{path}: permission denied") from None
+        if ffmpeg_available():  # m4a, mp4, webm, …: FFmpeg reads what libsndfile does not
+            return open_ffmpeg(path)  # type: ignore[return-value]  (the same reading interface)
         reason = "unknown format" if "does not exist" in err.error_string else err.error_string
-        raise SpeechseqError(f"{path}: not readable as audio ({reason})") from None
+        raise SpeechseqError(
+            f"{path}: not readable as audio ({reason}); if it is audio, {INSTALL_HINT}"
+        ) from None
     except (RuntimeError, ValueError, TypeError, OSError) as err:
         raise SpeechseqError(f"{path}: not readable as audio ({err})") from None
 
