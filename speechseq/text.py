@@ -24,6 +24,7 @@ from num2words import num2words
 from speechseq.errors import SpeechseqError
 
 __all__ = [
+    "expand_abbreviations",
     "normalize_text",
     "CharTokenizer",
     "PieceTokenizer",
@@ -58,12 +59,66 @@ _LIGATURES = str.maketrans(
         "ı": "i",
     }
 )
+# Said as people say them: abbreviations (before sentences are split, so "Dr." ends none),
+# money, times of day and years; then ordinals, decimals and other numbers.
+_ABBREVIATIONS = {
+    "mr": "mister", "mrs": "missus", "ms": "miz", "dr": "doctor", "prof": "professor",
+    "st": "saint", "jr": "junior", "sr": "senior", "mt": "mount", "capt": "captain",
+    "gen": "general", "lt": "lieutenant", "sgt": "sergeant", "col": "colonel", "vs": "versus",
+    "etc": "et cetera", "approx": "approximately", "dept": "department", "co": "company",
+    "ltd": "limited", "inc": "incorporated", "ave": "avenue", "blvd": "boulevard",
+}  # fmt: skip
+_ABBREVIATION = re.compile(r"\b(" + "|".join(_ABBREVIATIONS) + r")\.", re.IGNORECASE)
+_LATIN = {"e.g.": "for example", "i.e.": "that is"}
+_NUMBER_SIGN = re.compile(r"\bno\.\s*(?=\d)", re.IGNORECASE)
+_CURRENCY = {
+    "$": ("dollar", "dollars", "cent", "cents"),
+    "£": ("pound", "pounds", "penny", "pence"),
+    "€": ("euro", "euros", "cent", "cents"),
+}
+_MONEY = re.compile(r"([$£€])\s?(\d+)(?:\.(\d{2}))?\b")
+_TIME = re.compile(r"\b([01]?\d|2[0-3]):([0-5]\d)\b")
+_YEAR = re.compile(r"\b(1\d\d\d|20\d\d)(s?)\b")  # 1000-2099: how years are said
 _ORDINAL = re.compile(r"\b(\d+)(st|nd|rd|th)\b")
 _DECIMAL = re.compile(r"\b(\d+)\.(\d+)\b")
 _NUMBER = re.compile(r"\d+")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
 _NOT_ALLOWED = re.compile(r"[^a-z' ]+")
 _SPACES = re.compile(r"\s+")
+
+
+def expand_abbreviations(text: str) -> str:
+    """``Dr.`` → ``doctor``, ``e.g.`` → ``for example``, ``No. 5`` → ``number 5``, …: the
+    abbreviations whose period would otherwise end a sentence."""
+    for short, long in _LATIN.items():
+        text = re.sub(re.escape(short), long, text, flags=re.IGNORECASE)
+    text = _NUMBER_SIGN.sub("number ", text)
+    return _ABBREVIATION.sub(lambda m: _ABBREVIATIONS[m.group(1).lower()], text)
+
+
+def _money(match: re.Match) -> str:
+    one, many, one_cent, cents_name = _CURRENCY[match.group(1)]
+    whole, cents = int(match.group(2)), int(match.group(3) or 0)
+    words = f"{num2words(whole)} {one if whole == 1 else many}"
+    if cents:
+        words += f" {num2words(cents)} {one_cent if cents == 1 else cents_name}"
+    return f" {words} "
+
+
+def _time(match: re.Match) -> str:
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if minute == 0:
+        return f" {num2words(hour)} o'clock "
+    spoken = num2words(minute) if minute >= 10 else f"oh {num2words(minute)}"
+    return f" {num2words(hour)} {spoken} "
+
+
+def _year(match: re.Match) -> str:
+    """1999 → nineteen ninety-nine, 2005 → two thousand and five, 1900s → nineteen hundreds."""
+    words = num2words(int(match.group(1)), to="year")
+    if match.group(2):
+        words = words[:-1] + "ies" if words.endswith("y") else words + "s"
+    return f" {words} "
 
 
 def _spell(number: str, to: str = "cardinal") -> str:
@@ -86,7 +141,9 @@ def _clean_apostrophes(word: str) -> str:
 
 
 def normalize_text(text: str) -> str:
-    """Lower-case, spell out numbers, keep only a–z, apostrophe and single spaces.
+    """Lower-case, say abbreviations, money, times, years and other numbers as people do
+    (``Dr.`` → doctor, ``$5.50`` → five dollars fifty cents, ``10:30`` → ten thirty, ``1999``
+    → nineteen ninety-nine, ``3rd`` → third), keep only a–z, apostrophe and single spaces.
 
     Args:
         text: any text.
@@ -96,8 +153,12 @@ def normalize_text(text: str) -> str:
     """
     text = unicodedata.normalize("NFKD", text.translate(_APOSTROPHES).translate(_LIGATURES))
     text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = expand_abbreviations(text)
     text = text.replace("&", " and ").replace("%", " percent ")
     text = _THOUSANDS.sub("", text)
+    text = _MONEY.sub(_money, text)
+    text = _TIME.sub(_time, text)
+    text = _YEAR.sub(_year, text)
     text = _ORDINAL.sub(lambda m: _spell(m.group(1), "ordinal"), text)
     text = _DECIMAL.sub(_spell_decimal, text)
     text = _NUMBER.sub(lambda m: _spell(m.group(0)), text)

@@ -238,3 +238,23 @@ def test_piece_tokenizer_errors():
         PieceTokenizer(b"not a model")
     with pytest.raises(SpeechseqError, match="tokenizer type"):
         tokenizer_from_dict({"type": "phonemes"})
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("In 1999.", "in nineteen ninety nine"),
+        ("From 2005 to 2010", "from two thousand and five to twenty ten"),
+        ("the 1980s", "the nineteen eighties"),
+        ("It cost $5.50", "it cost five dollars fifty cents"),
+        ("$1 or £3 or €4.01", "one dollar or three pounds or four euros one cent"),
+        ("at 10:30 or 9:05 or 12:00", "at ten thirty or nine oh five or twelve o'clock"),
+        ("the 3rd and 21st", "the third and twenty first"),
+        ("Dr. Smith, Mr. Jones vs. St. Louis", "doctor smith mister jones versus saint louis"),
+        ("pens, e.g. blue ones, etc.", "pens for example blue ones et cetera"),
+        ("No. 5", "number five"),
+        ("10000 and 1,000,000", "ten thousand and one million"),
+    ],
+)
+def test_numbers_money_times_years_and_abbreviations_are_said_as_people_say_them(text, said):
+    assert normalize_text(text) == said

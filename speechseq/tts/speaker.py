@@ -29,7 +29,7 @@ from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
 from speechseq.models import Synthesizer
 from speechseq.pretrained import voice_path
-from speechseq.text import Tokenizer, normalize_text
+from speechseq.text import Tokenizer, expand_abbreviations, normalize_text
 from speechseq.tts.vocoder import GriffinLimVocoder, Vocoder
 
 __all__ = ["Speaker", "Synthesis", "split_sentences"]
@@ -63,7 +63,7 @@ def split_sentences(text: str, max_chars: int = 300) -> list[str]:
         ['hello world', "it's five o'clock"]
     """
     out: list[str] = []
-    for sentence in _SENTENCE_END.split(text):
+    for sentence in _SENTENCE_END.split(expand_abbreviations(text)):  # "Dr." ends no sentence
         normalised = normalize_text(sentence)
         if len(normalised) <= max_chars:
             out += [normalised] if normalised else []

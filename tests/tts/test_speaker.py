@@ -110,3 +110,10 @@ def test_speak_to_file_streams_what_speak_says(speaker, tmp_path, monkeypatch):
     got, want = sf.read(tmp_path / "long.wav"), sf.read(tmp_path / "whole.wav")
     assert got[1] == want[1] and (got[0] == want[0]).all()
     assert len(sentences) == len(whole.sentences) == 3 * len(TTS_SENTENCES)  # once each
+
+
+def test_an_abbreviation_ends_no_sentence():
+    assert split_sentences("Dr. Smith met Mr. Jones at 10:30. It cost $5!") == [
+        "doctor smith met mister jones at ten thirty",
+        "it cost five dollars",
+    ]
