@@ -5,13 +5,21 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no p
     {"format": "speechseq-asr", "version": 1,
      "model_config": {...}, "feature_config": {...}, "tokenizer": {...},
      "model": state_dict,
+     "provenance": {"speechseq": "0.1.0", "torch": "2.14.1", "python": "3.11.7",
+                    "git": "<commit>" or None, "created": "<ISO time>"},
      "train_state": {...}}          # optimizer, scheduler, step, RNG…; absent in released models
+
+:func:`describe_checkpoint` says what a checkpoint is (``speechseq info``).
 """
 
 from __future__ import annotations
 
+import functools
 import pickle
+import platform
+import subprocess
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import cast
 
@@ -39,7 +47,9 @@ __all__ = [
     "load_recognizer",
     "load_synthesizer",
     "asr_state",
+    "describe_checkpoint",
     "model_state",
+    "provenance",
     "tts_state",
     "save_checkpoint",
 ]
@@ -110,7 +120,79 @@ def model_state(
         "feature_config": feature_config.to_dict(),
         "tokenizer": tokenizer.to_dict(),
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "provenance": provenance(),
     }
+
+
+@functools.cache
+def _git_commit() -> str | None:
+    """The commit of the speechseq source tree, if it is a git checkout (else None)."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(Path(__file__).parent), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=5,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def provenance() -> dict:
+    """What made a checkpoint: the speechseq, torch and Python versions, the git commit of
+    speechseq's source if known, and the time (UTC)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        ours = version("speechseq")
+    except PackageNotFoundError:
+        ours = "unknown"
+    return {
+        "speechseq": ours,
+        "torch": str(torch.__version__),  # a TorchVersion, which would pickle as a class
+        "python": platform.python_version(),
+        "git": _git_commit(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def describe_checkpoint(path: str | Path) -> dict:
+    """What a checkpoint is: its format, model kind and config, features, units, parameter
+    count, training progress (if it has its training state), provenance and release notes.
+
+    Raises:
+        SpeechseqError: not a speechseq checkpoint.
+    """
+    state = load_checkpoint(path, expected_format=None)
+    missing = [key for key in _REQUIRED if key not in state]
+    if missing:
+        raise SpeechseqError(
+            f"{path}: an incomplete speechseq checkpoint (no {', '.join(missing)})"
+        )
+    weights = state["model"]
+    tokenizer = state["tokenizer"]
+    train = state.get("train_state") or {}
+    return {
+        "path": str(path),
+        "format": state["format"],
+        "kind": state["model_config"].get("kind", _DEFAULT_KIND.get(state["format"], "?")),
+        "parameters": sum(v.numel() for v in weights.values() if v.is_floating_point()),
+        "dtype": str(next((v.dtype for v in weights.values() if v.is_floating_point()), "?")),
+        "units": f"{tokenizer.get('type', '?')}, {_vocabulary_size(tokenizer)} outputs",
+        "model_config": state["model_config"],
+        "feature_config": state["feature_config"],
+        "training": {k: train[k] for k in ("step", "epoch") if k in train} or None,
+        "provenance": state.get("provenance"),
+        "meta": state.get("meta"),
+    }
+
+
+def _vocabulary_size(tokenizer: dict) -> int | str:
+    if "symbols" in tokenizer:
+        return len(tokenizer["symbols"]) + 1  # and the blank
+    try:
+        return len(tokenizer_from_dict(tokenizer))
+    except (SpeechseqError, KeyError, TypeError, ValueError):
+        return "?"
 
 
 def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...]) -> tuple:

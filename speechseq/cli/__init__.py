@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli import asr, data, lm, tts
+from speechseq.cli import asr, data, info, lm, tts
 from speechseq.cli.common import set_logging, sub_app
 
 __all__ = ["app", "main"]
@@ -28,6 +28,7 @@ train_app.add_typer(asr.train_app)
 train_app.add_typer(tts.train_app)
 app.add_typer(train_app, name="train")
 app.add_typer(lm.app, name="lm")
+app.add_typer(info.app)
 
 
 def _print_version(value: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import sys
 import warnings
 from enum import Enum
@@ -65,6 +66,9 @@ def friendly(func):
             return func(*args, **kwargs)
         except SpeechseqError as err:
             raise fail(str(err)) from None
+        except BrokenPipeError:  # `speechseq … | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except OSError as err:
             where = f"{err.filename}: " if err.filename else ""
             raise fail(f"{where}{os_cause(err)}") from None

@@ -1,6 +1,7 @@
 """The top-level command: version, shell completion, how much it says (-v/-q), and what it does
 without the optional beam-search package."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -55,3 +56,31 @@ def test_verbose_says_what_was_loaded(monkeypatch):
     assert "decoder: greedy" in result.stderr
     plain = CliRunner().invoke(app, ["transcribe", wav, "--decoder", "greedy"])
     assert "recognizer" not in plain.stderr
+
+
+@pytest.mark.pretrained
+def test_info_describes_a_shipped_model():
+    result = CliRunner().invoke(app, ["info", "default"])
+    assert result.exit_code == 0, result.output
+    assert "speechseq-asr: recognizer" in result.stdout and "sentencepiece, 257" in result.stdout
+    voice = CliRunner().invoke(app, ["info", "voice", "--json"])
+    described = json.loads(voice.stdout)
+    assert (described["format"], described["kind"]) == ("speechseq-tts", "duration")
+    assert described["parameters"] > 1e6 and described["training"] is None
+
+
+def test_a_new_checkpoint_records_what_made_it(model_path):
+    import platform
+
+    import torch
+
+    result = CliRunner().invoke(app, ["info", str(model_path), "--json"])
+    assert result.exit_code == 0, result.output
+    described = json.loads(result.stdout)
+    made = described["provenance"]
+    assert made["torch"] == torch.__version__ and made["python"] == platform.python_version()
+    assert made["speechseq"] and made["created"]
+    assert made["git"] is None or len(made["git"]) == 40  # a git checkout gives its commit
+    assert described["meta"]["step"] > 0  # best.pt notes the step it was saved at
+    missing = CliRunner().invoke(app, ["info", "nothing.pt"])
+    assert missing.exit_code == 2 and "nothing.pt" in missing.stderr
