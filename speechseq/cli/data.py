@@ -55,17 +55,36 @@ def data_prepare(
     overwrite: Annotated[
         bool, typer.Option(help="Rebuild manifests that exist (default: keep them).")
     ] = False,
+    dev_size: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="ljspeech and folder: utterances in the dev split (ljspeech: 100)."
+        ),
+    ] = None,
+    test_size: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help="ljspeech and folder: utterances in the test split (ljspeech: 500)."
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="ljspeech and folder: seeds the split.")] = 0,
 ) -> None:
     """Write manifests for a public dataset you have on disk (nothing is downloaded).
 
     librispeech: one manifest per subset; ljspeech: all + train/dev/test; commonvoice: one per
-    train/dev/test/validated TSV; folder: audio files with same-stem .txt transcripts.
+    train/dev/test/validated TSV; folder: audio files with same-stem .txt transcripts (all, and
+    train/dev/test with --dev-size/--test-size). A changed split needs --overwrite.
     """
     from speechseq.data import read_manifest
     from speechseq.data.preparers import PREPARERS
 
+    sizes = {k: v for k, v in (("dev_size", dev_size), ("test_size", test_size)) if v is not None}
+    if name.value in ("ljspeech", "folder"):
+        sizes["seed"] = seed
+    elif sizes:
+        raise SpeechseqError(f"{name.value} comes with its own splits: drop --dev-size/--test-size")
     with warnings_as_lines():
-        manifests = PREPARERS[name.value](root, out_dir, overwrite=overwrite)
+        manifests = PREPARERS[name.value](root, out_dir, overwrite=overwrite, **sizes)
     for part, path in manifests.items():
         utts = read_manifest(path)
         hours = sum(u.duration for u in utts) / 3600

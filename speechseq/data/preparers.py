@@ -272,15 +272,8 @@ def prepare_ljspeech(
         return targets
     entries, malformed = _ljspeech_entries(folder)
     malformed.warn("ljspeech", len(entries) + sum(malformed.counts.values()))
-    order = sorted({entry.audio.stem for entry in entries})
-    if len(order) <= dev_size + test_size:
-        raise SpeechseqError(
-            f"{folder / 'metadata.csv'}: lists {len(order)} utterances, too few for "
-            f"dev_size={dev_size} + test_size={test_size} and a training split"
-        )
-    random.Random(seed).shuffle(order)
-    split_of = dict.fromkeys(order[:test_size], "test")
-    split_of.update(dict.fromkeys(order[test_size : test_size + dev_size], "dev"))
+    ids = {entry.audio.stem for entry in entries}
+    split_of = _split(ids, dev_size, test_size, seed, f"{folder / 'metadata.csv'}: lists")
 
     utterances = _utterances(entries, "ljspeech")
     by_audio = {u.audio: u for u in utterances}
@@ -292,6 +285,27 @@ def prepare_ljspeech(
         write_manifest(utts, targets[part])
     write_manifest(utterances, targets["all"])
     return targets
+
+
+def _split(ids: set[str], dev_size: int, test_size: int, seed: int, where: str) -> dict[str, str]:
+    """id → "test" or "dev" for a seeded random ``test_size`` and ``dev_size`` of ``ids`` (the
+    rest train): sorted, then shuffled with ``random.Random(seed)``.
+
+    Raises:
+        SpeechseqError: too few ids to leave a training split.
+    """
+    if min(dev_size, test_size) < 0:
+        raise SpeechseqError(f"split sizes must be 0 or more, got {dev_size} and {test_size}")
+    order = sorted(ids)
+    if len(order) <= dev_size + test_size:
+        raise SpeechseqError(
+            f"{where} {len(order)} utterances, too few for dev_size={dev_size} + "
+            f"test_size={test_size} and a training split"
+        )
+    random.Random(seed).shuffle(order)
+    split_of = dict.fromkeys(order[:test_size], "test")
+    split_of.update(dict.fromkeys(order[test_size : test_size + dev_size], "dev"))
+    return split_of
 
 
 # --- Common Voice -------------------------------------------------------------------------------
@@ -399,30 +413,55 @@ def prepare_commonvoice(
 
 
 def prepare_folder(
-    root: str | Path, out_dir: str | Path, *, overwrite: bool = False
+    root: str | Path,
+    out_dir: str | Path,
+    *,
+    dev_size: int = 0,
+    test_size: int = 0,
+    seed: int = 0,
+    overwrite: bool = False,
 ) -> dict[str, Path]:
-    """Any folder of audio files with same-stem ``.txt`` transcripts: ``folder.jsonl``.
+    """Any folder of audio files with same-stem ``.txt`` transcripts: ``folder.jsonl``, and with
+    ``dev_size`` or ``test_size``, ``folder_{train,dev,test}.jsonl`` too.
 
     Wraps :func:`~speechseq.data.manifest.manifest_from_folder` (recursive; audio without a
     transcript is ignored; unreadable audio and transcripts that normalise to nothing are left
-    out with a warning each).
+    out with a warning each). The split is by utterance, seeded as LJSpeech's: a speaker's
+    utterances may land in several splits.
 
     Args:
         root: the folder.
-        out_dir: where the manifest goes.
-        overwrite: rebuild the manifest if it exists.
+        out_dir: where the manifests go.
+        dev_size, test_size: utterances in the dev and test splits (0 and 0: no split).
+        seed: seeds the split.
+        overwrite: rebuild the manifests if they exist.
 
     Returns:
-        ``{"all": out_dir/"folder.jsonl"}``.
+        ``{"all": out_dir/"folder.jsonl"}``, plus ``"train"``, ``"dev"`` and ``"test"`` when
+        split.
 
     Raises:
-        SpeechseqError: ``root`` is missing or holds no readable transcribed audio.
+        SpeechseqError: ``root`` is missing or holds no readable transcribed audio, or too few
+            utterances for the split.
     """
     root, out_dir = _check_dir(root), Path(out_dir)
-    target = out_dir / "folder.jsonl"
-    if not _cached([target], overwrite):
-        write_manifest(manifest_from_folder(root), target)
-    return {"all": target}
+    parts = ("all", "train", "dev", "test") if dev_size or test_size else ("all",)
+    targets = {
+        part: out_dir / ("folder.jsonl" if part == "all" else f"folder_{part}.jsonl")
+        for part in parts
+    }
+    if _cached(targets.values(), overwrite):
+        return targets
+    utterances = manifest_from_folder(root)
+    write_manifest(utterances, targets["all"])
+    if len(parts) > 1:
+        split_of = _split(
+            {u.audio for u in utterances}, dev_size, test_size, seed, f"{root}: holds"
+        )
+        for part in ("train", "dev", "test"):
+            chosen = [u for u in utterances if split_of.get(u.audio, "train") == part]
+            write_manifest(chosen, targets[part])
+    return targets
 
 
 PREPARERS: dict[str, Callable[..., dict[str, Path]]] = {

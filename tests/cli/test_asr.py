@@ -187,6 +187,22 @@ def test_data_prepare_folder_skips_bad_files_with_a_warning(speech_dir, tmp_path
     assert "broken.wav" in result.stderr and "Traceback" not in result.output
 
 
+def test_data_prepare_splits_a_folder_by_the_sizes_given(speech_dir, tmp_path):
+    out = tmp_path / "manifests"
+    args = ["data", "prepare", "folder", str(speech_dir), str(out)]
+    result = runner.invoke(app, [*args, "--dev-size", "1", "--test-size", "1", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    parts = {p: read_manifest(out / f"folder_{p}.jsonl") for p in ("train", "dev", "test")}
+    assert [len(parts[p]) for p in ("train", "dev", "test")] == [2, 1, 1]
+    audio = [u.audio for utts in parts.values() for u in utts]
+    assert sorted(audio) == sorted(u.audio for u in read_manifest(out / "folder.jsonl"))
+    too_many = runner.invoke(app, [*args, "--test-size", "9", "--overwrite"])
+    assert too_many.exit_code == 2 and "too few" in too_many.stderr
+    own = ["data", "prepare", "librispeech", str(tmp_path), str(out), "--dev-size", "5"]
+    refused = runner.invoke(app, own)
+    assert refused.exit_code == 2 and "its own splits" in refused.stderr
+
+
 def test_data_prepare_bad_root_is_one_line(tmp_path):
     result = runner.invoke(app, ["data", "prepare", "librispeech", str(tmp_path), str(tmp_path)])
     assert result.exit_code == 2
