@@ -29,6 +29,7 @@ train_app.add_typer(tts.train_app)
 app.add_typer(train_app, name="train")
 app.add_typer(lm.app, name="lm")
 app.add_typer(info.app)
+app.add_typer(tts.tts_app, name="tts")
 
 
 def _print_version(value: bool) -> None:

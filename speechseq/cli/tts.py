@@ -28,6 +28,9 @@ from speechseq.errors import SpeechseqError
 
 app = sub_app()
 train_app = sub_app()
+tts_app = sub_app(
+    help="Text-to-speech data: the durations a voice trains on.", no_args_is_help=True
+)
 
 
 @app.command()
@@ -143,3 +146,48 @@ def train_tts_command(
     with warnings_as_lines():
         best = train_tts(cfg, resume=resume, progress=progress)
     typer.echo(f"best checkpoint: {best}", err=True)
+
+
+@tts_app.command("durations")
+@friendly
+def tts_durations(
+    manifest: Annotated[Path, typer.Argument(help="Manifest of the voice's audio and text.")],
+    output: Annotated[Path, typer.Argument(help="The durations file to write (JSONL).")],
+    config: Annotated[
+        Path,
+        typer.Option(
+            help="The voice's experiment YAML: its features and silence trimming decide the "
+            "frames counted."
+        ),
+    ],
+    recognizer: Annotated[
+        Path | None,
+        typer.Option(
+            help="A character recognizer that knows the voice's language (default: the shipped "
+            "asr-char.pt, English, synthetic voices only)."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing durations file.")] = False,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+) -> None:
+    """Measure how many frames each character of each utterance lasts, by CTC forced alignment,
+    for a duration-based voice (model.kind: duration) to train on: data.train_durations and
+    data.dev_durations in its YAML."""
+    from speechseq.pretrained import char_recognizer_path
+    from speechseq.tts.config import load_tts_config
+    from speechseq.tts.durations import align_corpus
+
+    if output.exists() and not overwrite:
+        raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
+    cfg = load_tts_config(config)
+    set_threads(threads or cfg.train.num_threads)
+    with warnings_as_lines():
+        summary = align_corpus(
+            manifest,
+            output,
+            recognizer or char_recognizer_path(),
+            cfg.features,
+            cfg.data.trim_db,
+            cfg.data.trim_margin,
+        )
+    typer.echo(f"wrote {output}: " + ", ".join(f"{k} {v}" for k, v in summary.items()), err=True)

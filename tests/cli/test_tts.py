@@ -1,7 +1,9 @@
 """``speechseq synthesize`` and ``speechseq train tts`` through the command line."""
 
 import json
+from pathlib import Path
 
+import pytest
 import soundfile as sf
 import yaml
 from conftest import TINY_TTS_MODEL, TTS_SENTENCES
@@ -121,3 +123,25 @@ def test_train_tts_command(tts_manifest, tmp_path):
     resumed = runner.invoke(app, [*args, "--resume", "train.epochs=2"])
     assert resumed.exit_code == 0, resumed.stderr
     assert "resuming" in resumed.stderr
+
+
+@pytest.mark.pretrained
+def test_tts_durations_measures_each_character_of_a_manifest(tmp_path):
+    from speechseq.tts.durations import read_durations
+
+    root = Path(__file__).parents[2]
+    manifest = tmp_path / "samples.jsonl"
+    made = runner.invoke(
+        app, ["data", "manifest", str(root / "data" / "samples"), "-o", str(manifest)]
+    )
+    assert made.exit_code == 0, made.output
+    config = root / "recipes" / "synthetic" / "tts" / "hparams" / "duration.yaml"
+    out = tmp_path / "samples.durations.jsonl"
+    args = ["tts", "durations", str(manifest), str(out), "--config", str(config)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    durations = read_durations(out)  # checks each line sums to its frames
+    texts = {u.audio: u.text for u in read_manifest(manifest)}
+    assert {a: len(d) for a, d in durations.items()} == {a: len(t) for a, t in texts.items()}
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--overwrite" in again.stderr

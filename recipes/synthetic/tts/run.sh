@@ -10,7 +10,7 @@
 # Stage 1: bash prepare.sh (~3 h of flite slt, 1-2 minutes on 2 cores)
 # Stage 2: per-character durations of every train and dev utterance, by CTC forced alignment
 #          with RECOGNIZER, a recognizer of characters (default: the package's asr-char.pt;
-#          local/durations.py; only for a config with model kind: duration)
+#          speechseq tts durations; only for a config with model kind: duration)
 # Stage 3: speechseq train tts CONFIG --resume (re-running continues a killed run); each
 #          validation logs RECOGNIZER's CER on free-running dev sentences, if it exists
 # Stage 4: export best.pt (weights and configs only) to speechseq/pretrained/tts-default.pt
@@ -45,7 +45,7 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
       if [ -f "data/$part.durations.jsonl" ]; then
         echo "data/$part.durations.jsonl exists; delete it to measure again"
       else
-        python local/durations.py "data/$part.jsonl" "data/$part.durations.jsonl" \
+        speechseq tts durations "data/$part.jsonl" "data/$part.durations.jsonl" \
           --recognizer "$recognizer" --config "$config"
       fi
     done
