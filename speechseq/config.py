@@ -55,6 +55,9 @@ class TrainingConfig:
         num_threads: torch intra-op threads (optional).
         validate_every: validate on the dev set every this many epochs (and at the end).
         max_minutes: stop (with a checkpoint) after this much wall-clock training (optional).
+        tensorboard: also write the metrics (and a voice's alignment images and audio samples)
+            for TensorBoard to ``out_dir/tensorboard`` (needs ``pip install
+            'speechseq[tensorboard]'``).
         init_from: fine-tune: start from this checkpoint's weights, features, model and
             tokenizer (``default``: the shipped recognizer's), with a fresh optimizer and
             schedule (optional; a resumed run ignores it). ``data.tokenizer`` can swap the
@@ -78,6 +81,7 @@ class TrainingConfig:
     num_threads: int | None = None
     validate_every: int = 1
     max_minutes: float | None = None
+    tensorboard: bool = False
     init_from: str | None = None
 
 

@@ -43,7 +43,6 @@ from speechseq.optim import restore_scheduler
 __all__ = [
     "Checkpointer",
     "EpochLoop",
-    "MetricsLog",
     "feature_stats",
     "load_set",
     "make_loader",
@@ -158,20 +157,6 @@ def load_set(
         print(f"warning: {where}: {counted}; training without them", file=sys.stderr)
     gone = set(missing)
     return [u for u in utts if u.audio not in gone]
-
-
-class MetricsLog:
-    """Append-only JSONL a user can plot (``pandas.read_json(path, lines=True)``); rank 0 alone
-    writes it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def write(self, record: dict) -> None:
-        if not distributed.is_main():
-            return
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
 
 
 def prepare_out_dir(config, resume: bool, fmt: str) -> tuple[Path, dict | None]:

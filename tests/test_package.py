@@ -17,6 +17,8 @@ LONGER = {
     "data/preparers.py": "one preparer per public dataset layout, each short and independent",
     "training.py": "what both loops share, in one place: EpochLoop and Checkpointer",
     "asr/jobs.py": "a folder job from inputs to report",
+    "tts/train.py": "one loop's named functions, plus the listener that scores the voice as it "
+    "trains (the synthesized samples it hears also go to TensorBoard)",
 }
 MAX_LINES = 400
 

@@ -44,10 +44,10 @@ from speechseq.text import (
     new_tokenizer,
     tokenizer_from_dict,
 )
+from speechseq.tracking import MetricsLog, require_tensorboard
 from speechseq.training import (
     Checkpointer,
     EpochLoop,
-    MetricsLog,
     feature_stats,
     load_set,
     make_loader,
@@ -386,8 +386,10 @@ def _run(config: AsrExperimentConfig, resume: bool, progress: bool, device: torc
     if not train_utts:
         raise SpeechseqError(f"{data.train_manifest}: no training utterances")
     dev_utts = load_set(data.dev_manifest, max_missing=data.max_missing)
+    if tc.tensorboard:
+        require_tensorboard()  # before the run's folder is made
     out_dir, state = prepare_out_dir(config, resume, ASR_FORMAT)  # once the data is known good
-    log = MetricsLog(out_dir / "metrics.jsonl")
+    log = MetricsLog(out_dir / "metrics.jsonl", tc.tensorboard)
 
     spec = choose_model(config, state, train_utts)
     model, net = build_model(spec, tc.seed, device)

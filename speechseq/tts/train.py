@@ -45,10 +45,10 @@ from speechseq.models import (
 )
 from speechseq.optim import make_optimization, optimizer_step
 from speechseq.text import CharTokenizer
+from speechseq.tracking import MetricsLog, require_tensorboard
 from speechseq.training import (
     Checkpointer,
     EpochLoop,
-    MetricsLog,
     feature_stats,
     load_set,
     make_loader,
@@ -151,6 +151,7 @@ class _Listener:
         self.config, self.vocoder, self.out_dir = config, vocoder, out_dir
         items = [dev_set[i] for i in range(min(config.sentences, len(dev_set)))]
         self.items = [it for it in items if it is not None]
+        self.waveforms: list[torch.Tensor] = []
         self.transcriber = None
         if config.recognizer:
             if not Path(config.recognizer).is_file():
@@ -174,6 +175,7 @@ class _Listener:
         )
         model.train()
         waveforms = [self.vocoder(mels[i, : int(n)].cpu()) for i, n in enumerate(lengths.tolist())]
+        self.waveforms = waveforms  # the last validation's, for TensorBoard
         if self.config.save_audio:
             for i, waveform in enumerate(waveforms):
                 path = self.out_dir / "samples" / f"step-{step:06d}" / f"{i:02d}.wav"
@@ -213,8 +215,10 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
         torch.set_num_threads(tc.num_threads)
     device = pick_device(tc.device)
     train_utts, dev_utts = load_sets(config)
+    if tc.tensorboard:
+        require_tensorboard()  # before the run's folder is made
     out_dir, state = prepare_out_dir(config, resume, TTS_FORMAT)
-    log = MetricsLog(out_dir / "metrics.jsonl")
+    log = MetricsLog(out_dir / "metrics.jsonl", tc.tensorboard)
     feature_config, model_config, tokenizer = choose_model(config, state, train_utts)
     torch.manual_seed(tc.seed)
     # a text-to-speech config builds one of the two synthesizers
@@ -378,13 +382,17 @@ def validate(
     attention plots, the metrics log and one line on stderr."""
     vc, step = config.validation, loop.step
     metrics, alignment = validate_tts(model, dev_loader, config.loss, device, vc.seed)
-    if vc.plot and alignment is not None:
-        write_png(out_dir / "alignments" / f"step-{step:06d}.png", alignment_image(alignment))
+    images = {"alignment": alignment}
     if listener is not None:
-        heard, free = listener(model, step)
+        heard, images["alignment-free"] = listener(model, step)
         metrics |= heard
-        if vc.plot:
-            write_png(out_dir / "alignments" / f"step-{step:06d}-free.png", alignment_image(free))
+        for i, waveform in enumerate(listener.waveforms[:3]):
+            log.audio(f"sample-{i}", waveform, listener.vocoder.sample_rate, step)
+    for name, weights in ((n, w) for n, w in images.items() if w is not None):
+        image = alignment_image(weights)
+        log.image(name, image, step)
+        if vc.plot:  # step-000100.png, step-000100-free.png
+            write_png(out_dir / "alignments" / f"step-{step:06d}{name[9:]}.png", image)
     rounded = {k: round(v, 5) if isinstance(v, float) else v for k, v in metrics.items()}
     log.write({"step": step, "epoch": loop.epoch_number, **rounded, **loop.clocks()})
     line = f"step {step}: dev loss {metrics.get('dev_loss', math.nan):.3f}"
