@@ -103,3 +103,39 @@ def test_without_a_decoder_the_error_says_what_to_install(formats, monkeypatch):
     assert str(path) in str(info.value)
     result = CliRunner().invoke(app, ["transcribe", str(path), "--decoder", "greedy"])
     assert result.exit_code == 1 and "pip install av" in result.stderr
+
+
+FAKE_PROBE = """#!{python}
+import json, sys, av
+container = av.open(sys.argv[-1])
+stream = container.streams.audio[0]
+print(json.dumps({{"streams": [{{"sample_rate": str(stream.rate), "channels": stream.channels}}],
+                  "format": {{"duration": str(container.duration / 1e6)}}}}))
+"""
+FAKE_FFMPEG = """#!{python}
+import sys, av, numpy as np
+container = av.open(sys.argv[sys.argv.index("-i") + 1])
+stream = container.streams.audio[0]
+resampler = av.AudioResampler(format="flt", layout=stream.layout, rate=stream.rate)
+for frame in container.decode(stream):
+    for out in resampler.resample(frame):
+        sys.stdout.buffer.write(np.ascontiguousarray(out.to_ndarray()).tobytes())
+"""
+
+
+def test_without_pyav_the_ffmpeg_program_reads_it(formats, tmp_path, monkeypatch):
+    """The program path: ffprobe for the rate and channels, ffmpeg's f32le on a pipe. Here the
+    two programs are stand-ins that speak their command lines through PyAV, as this machine has
+    no FFmpeg binaries; speechseq's process itself cannot import PyAV."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, body in (("ffprobe", FAKE_PROBE), ("ffmpeg", FAKE_FFMPEG)):
+        (bin_dir / name).write_text(body.format(python=sys.executable))
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    with_pyav = load_audio(formats / "sample.webm", 16000)
+    monkeypatch.setitem(sys.modules, "av", None)
+    through_program = load_audio(formats / "sample.webm", 16000)
+    assert len(through_program) == len(with_pyav)
+    assert float((through_program - with_pyav).abs().max()) < 1e-4
+    assert audio_duration(formats / "sample.webm") == pytest.approx(len(with_pyav) / 16000, abs=0.1)
