@@ -151,6 +151,11 @@ class _Listener:
         self.config, self.vocoder, self.out_dir = config, vocoder, out_dir
         items = [dev_set[i] for i in range(min(config.sentences, len(dev_set)))]
         self.items = [it for it in items if it is not None]
+        if not self.items:
+            raise SpeechseqError(
+                f"none of the first {len(items)} dev utterances can be synthesized and heard "
+                "(unreadable audio or no speakable text): fix them, or set validation.sentences: 0"
+            )
         self.waveforms: list[torch.Tensor] = []
         self.transcriber = None
         if config.recognizer:
@@ -168,7 +173,7 @@ class _Listener:
         model.eval()
         device = next(model.parameters()).device
         batch = collate_tts(self.items, model.config.reduction_factor)
-        assert batch is not None  # the listener's sentences: at least one must be readable
+        assert batch is not None  # __init__ kept only readable sentences, at least one
         batch = batch.to(device)
         mels, lengths, alignments, stopped = model.infer(
             batch.tokens, batch.token_lengths, seed=self.config.seed

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import yaml
 from typer.testing import CliRunner
@@ -110,3 +111,29 @@ def test_the_readme_training_snippet_finds_its_data_from_the_repository_root(mon
     assert Path(config.data.dev_manifest) == tiny / "data" / "dev.jsonl"
     assert Path(config.train.out_dir).resolve() == root / "exp" / "python"
     assert config.train.epochs == 2
+
+
+def test_a_voice_whose_dev_audio_is_all_unreadable_stops_on_one_line(tmp_path, tts_manifest):
+    from conftest import TINY_TTS_MODEL
+
+    from speechseq.data import write_manifest
+
+    corrupt = []
+    for u in read_manifest(tts_manifest):
+        broken = tmp_path / Path(u.audio).name
+        broken.write_bytes(b"RIFF not really a wav file")
+        corrupt.append(u.with_audio(str(broken)))
+    dev = write_manifest(corrupt, tmp_path / "dev.jsonl")
+    raw = {
+        "data": {"train_manifest": str(tts_manifest), "dev_manifest": str(dev)},
+        "model": TINY_TTS_MODEL,
+        "train": {"out_dir": str(tmp_path / "voice"), "max_steps": 1},
+        "validation": {"sentences": 2},
+    }
+    (tmp_path / "voice.yaml").write_text(yaml.safe_dump(raw))
+    result = CliRunner().invoke(
+        app, ["train", "tts", str(tmp_path / "voice.yaml"), "--no-progress"]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "validation.sentences: 0" in errors[0]
