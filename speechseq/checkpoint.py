@@ -162,12 +162,7 @@ def describe_checkpoint(path: str | Path) -> dict:
     Raises:
         SpeechseqError: not a speechseq checkpoint.
     """
-    state = load_checkpoint(path, expected_format=None)
-    missing = [key for key in _REQUIRED if key not in state]
-    if missing:
-        raise SpeechseqError(
-            f"{path}: an incomplete speechseq checkpoint (no {', '.join(missing)})"
-        )
+    state = load_checkpoint(path, expected_format=None)  # checks the required keys
     weights = state["model"]
     tokenizer = state["tokenizer"]
     train = state.get("train_state") or {}
@@ -187,10 +182,8 @@ def describe_checkpoint(path: str | Path) -> dict:
 
 
 def _vocabulary_size(tokenizer: dict) -> int | str:
-    if "symbols" in tokenizer:
-        return len(tokenizer["symbols"]) + 1  # and the blank
     try:
-        return len(tokenizer_from_dict(tokenizer))
+        return len(tokenizer_from_dict(tokenizer))  # the blank included
     except (SpeechseqError, KeyError, TypeError, ValueError):
         return "?"
 

@@ -71,13 +71,10 @@ def beam_available() -> bool:
 
 
 def _ctc_decoder_factory():
-    try:
-        importlib.import_module("flashlight.lib.text.decoder")
-        from torchaudio.models.decoder import ctc_decoder
-    except ImportError:
-        raise SpeechseqError(
-            "beam search needs flashlight-text: pip install 'speechseq[beam]'"
-        ) from None
+    if not beam_available():
+        raise SpeechseqError("beam search needs flashlight-text: pip install 'speechseq[beam]'")
+    from torchaudio.models.decoder import ctc_decoder
+
     return ctc_decoder
 
 

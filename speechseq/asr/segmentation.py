@@ -146,6 +146,12 @@ def is_silence(waveform: torch.Tensor, sample_rate: int) -> bool:
     return len(waveform) == 0 or bool(frame_rms_db(waveform, frame).max() < SILENCE_DB)
 
 
+def _in_blocks(samples: torch.Tensor, rate: int, block_seconds: float) -> Iterator[torch.Tensor]:
+    """(T,) samples already in memory, cut into blocks as :func:`stream_audio` gives a file."""
+    step = max(1, round(block_seconds * rate))
+    return (samples[start : start + step] for start in range(0, len(samples), step))
+
+
 @dataclass
 class AudioArray:
     """Audio already in memory, transcribed like a file: (T,) or (T, C) samples at
@@ -160,15 +166,10 @@ class AudioArray:
 
     def blocks(self, rate: int, block_seconds: float) -> Iterator[torch.Tensor]:
         """(T_block,) mono blocks at ``rate``."""
-        samples = self.samples.float()
-        if samples.dim() == 2:
-            samples = to_mono(samples)
+        samples = to_mono(self.samples.float())
         if not torch.isfinite(samples).all():
             raise SpeechseqError(f"{self.name}: contains NaN or infinite samples")
-        samples = resample(samples, self.sample_rate, rate)
-        step = max(1, round(block_seconds * rate))
-        for start in range(0, len(samples), step):
-            yield samples[start : start + step]
+        return _in_blocks(resample(samples, self.sample_rate, rate), rate, block_seconds)
 
 
 @dataclass(frozen=True)
@@ -194,9 +195,7 @@ class AudioSlice:
     def blocks(self, rate: int, block_seconds: float) -> Iterator[torch.Tensor]:
         """(T_block,) mono blocks at ``rate`` (a segment is short: read whole, then cut)."""
         samples = load_audio(self.path, rate, False, self.offset, self.duration)
-        step = max(1, round(block_seconds * rate))
-        for start in range(0, len(samples), step):
-            yield samples[start : start + step]
+        return _in_blocks(samples, rate, block_seconds)
 
 
 def audio_source(utterance: Utterance) -> str | AudioSlice:

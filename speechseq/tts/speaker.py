@@ -178,7 +178,6 @@ class Speaker:
             raise SpeechseqError(f"nothing to say: the text ({shown}) has no letters or digits")
         return sentences
 
-    @torch.no_grad()
     def stream(self, text: str) -> Iterator[tuple[torch.Tensor, bool]]:
         """Synthesize ``text`` of any length, a batch of sentences at a time.
 
@@ -190,7 +189,11 @@ class Speaker:
         Raises:
             SpeechseqError: nothing in ``text`` can be spoken.
         """
-        sentences = self.sentences(text)
+        return self._generate(self.sentences(text))
+
+    @torch.no_grad()
+    def _generate(self, sentences: list[str]) -> Iterator[tuple[torch.Tensor, bool]]:
+        """:meth:`stream` of sentences already split and normalised."""
         pause = torch.zeros(round(self.pause_seconds * self.sample_rate))
         for start in range(0, len(sentences), self.max_batch):
             group = sentences[start : start + self.max_batch]
@@ -211,14 +214,15 @@ class Speaker:
             SpeechseqError: nothing in ``text`` can be spoken.
         """
         started = time.perf_counter()
+        sentences = self.sentences(text)
         pieces, stopped = [], []
-        for samples, ended in self.stream(text):
+        for samples, ended in self._generate(sentences):
             pieces.append(samples)
             stopped.append(ended)
         return Synthesis(
             waveform=torch.cat(pieces),
             sample_rate=self.sample_rate,
-            sentences=self.sentences(text),
+            sentences=sentences,
             stopped=stopped,
             seconds=time.perf_counter() - started,
         )
@@ -241,9 +245,10 @@ class Speaker:
             SpeechseqError: nothing in ``text`` can be spoken, or the format cannot be written.
         """
         started = time.perf_counter()
+        sentences = self.sentences(text)
         stopped = []
         with AudioWriter(path, self.sample_rate) as writer:
-            for samples, ended in self.stream(text):
+            for samples, ended in self._generate(sentences):
                 writer.write(samples)
                 stopped.append(ended)
                 if on_sentence is not None:
@@ -251,7 +256,7 @@ class Speaker:
         return Synthesis(
             waveform=torch.zeros(0),
             sample_rate=self.sample_rate,
-            sentences=self.sentences(text),
+            sentences=sentences,
             stopped=stopped,
             seconds=time.perf_counter() - started,
             samples=writer.samples,
