@@ -7,7 +7,10 @@ A checkpoint is a plain dict of tensors, numbers, strings, lists and dicts (no p
      "model": state_dict,
      "provenance": {"speechseq": "0.1.0", "torch": "2.14.1", "python": "3.11.7",
                     "git": "<commit>" or None, "created": "<ISO time>"},
-     "train_state": {...}}          # optimizer, scheduler, step, RNG…; absent in released models
+     "train_state": {...},          # optimizer, scheduler, step, RNG…; absent in released models
+     "int8": {...}}                 # only in int8 release copies (speechseq.quantization)
+
+:func:`export_checkpoint` writes release copies (float32, float16 or int8; ``speechseq export``).
 
 :func:`describe_checkpoint` says what a checkpoint is (``speechseq info``).
 """
@@ -36,19 +39,21 @@ from speechseq.models import (
     build_model,
     config_from_dict,
 )
+from speechseq.quantization import dequantize_state, quantize_state, to_int8_runtime
 from speechseq.text import Tokenizer, tokenizer_from_dict
 
 __all__ = [
     "ASR_FORMAT",
     "TTS_FORMAT",
-    "export_recognizer",
-    "export_synthesizer",
+    "PRECISIONS",
+    "export_checkpoint",
     "load_checkpoint",
     "load_recognizer",
     "load_synthesizer",
     "asr_state",
     "describe_checkpoint",
     "model_state",
+    "precision",
     "provenance",
     "tts_state",
     "save_checkpoint",
@@ -164,14 +169,18 @@ def describe_checkpoint(path: str | Path) -> dict:
     """
     state = load_checkpoint(path, expected_format=None)  # checks the required keys
     weights = state["model"]
+    int8_scales = state.get("int8", {}).get("scales", {})
     tokenizer = state["tokenizer"]
     train = state.get("train_state") or {}
     return {
         "path": str(path),
         "format": state["format"],
         "kind": state["model_config"].get("kind", _DEFAULT_KIND.get(state["format"], "?")),
-        "parameters": sum(v.numel() for v in weights.values() if v.is_floating_point()),
-        "dtype": str(next((v.dtype for v in weights.values() if v.is_floating_point()), "?")),
+        "parameters": sum(
+            v.numel() for k, v in weights.items() if v.is_floating_point() or k in int8_scales
+        ),
+        "dtype": ("torch.int8 (GRU, LSTM, linear) + " if int8_scales else "")
+        + str(next((v.dtype for v in weights.values() if v.is_floating_point()), "?")),
         "units": f"{tokenizer.get('type', '?')}, {_vocabulary_size(tokenizer)} outputs",
         "model_config": state["model_config"],
         "feature_config": state["feature_config"],
@@ -181,6 +190,14 @@ def describe_checkpoint(path: str | Path) -> dict:
     }
 
 
+def precision(state: dict) -> str:
+    """How a checkpoint's weights are stored: "int8", "float16" or "float32"."""
+    if "int8" in state:
+        return "int8"
+    floats = (v.dtype for v in state["model"].values() if v.is_floating_point())
+    return "float16" if next(floats, None) == torch.float16 else "float32"
+
+
 def _vocabulary_size(tokenizer: dict) -> int | str:
     try:
         return len(tokenizer_from_dict(tokenizer))  # the blank included
@@ -188,7 +205,7 @@ def _vocabulary_size(tokenizer: dict) -> int | str:
         return "?"
 
 
-def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...]) -> tuple:
+def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...], int8_kernels: bool) -> tuple:
     state = load_checkpoint(path, fmt)
     try:
         config = config_from_dict(state["model_config"], _DEFAULT_KIND[fmt])
@@ -198,7 +215,7 @@ def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...]) -> tuple:
         raise SpeechseqError(f"{path}: a {config.kind} model, expected {' or '.join(kinds)}")
     model = build_model(config)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(dequantize_state(state))
     except RuntimeError as err:  # torch lists every mismatched tensor, a line each
         lines = [line.strip() for line in str(err).splitlines()[1:] if line.strip()]
         shown = lines[0].rstrip(".") if lines else str(err)
@@ -207,6 +224,8 @@ def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...]) -> tuple:
     except (AttributeError, KeyError, TypeError, ValueError) as err:
         raise SpeechseqError(f"{path}: its weights are not a model's state ({err})") from None
     model.eval()
+    if "int8" in state and int8_kernels:
+        to_int8_runtime(model, state["int8"])
     return (
         model,
         FeatureConfig.from_dict(state["feature_config"]),
@@ -216,65 +235,75 @@ def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...]) -> tuple:
 
 
 def load_recognizer(
-    path: str | Path,
+    path: str | Path, int8_kernels: bool = True
 ) -> tuple[Recognizer, FeatureConfig, Tokenizer, dict]:
-    """Rebuild a recognizer from a checkpoint alone.
+    """Rebuild a recognizer from a checkpoint alone (an ONNX file:
+    :func:`speechseq.onnx.load_onnx_recognizer`).
+
+    Args:
+        int8_kernels: run an int8 checkpoint's layers on torch's int8 kernels (CPU only;
+            :func:`speechseq.quantization.to_int8_runtime`); False: on its weights in float32,
+            e.g. to move the model to a GPU.
 
     Returns:
         model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
     """
-    return _load_model(path, ASR_FORMAT, ("recognizer",))
+    return _load_model(path, ASR_FORMAT, ("recognizer",), int8_kernels)
 
 
 def load_synthesizer(
-    path: str | Path,
+    path: str | Path, int8_kernels: bool = True
 ) -> tuple[Synthesizer, FeatureConfig, Tokenizer, dict]:
     """Rebuild a text-to-speech model (of either kind) from a checkpoint alone.
+
+    Args:
+        int8_kernels: as for :func:`load_recognizer`.
 
     Returns:
         model (in eval mode), feature config, tokenizer and the raw checkpoint dict.
     """
-    return _load_model(path, TTS_FORMAT, TTS_KINDS)
+    return _load_model(path, TTS_FORMAT, TTS_KINDS, int8_kernels)
 
 
-def export_recognizer(
-    src: str | Path, dst: str | Path, *, half: bool = False, **meta: object
+PRECISIONS = ("float32", "float16", "int8")
+
+
+def export_checkpoint(
+    src: str | Path, dst: str | Path, *, precision: str = "float32", **meta: object
 ) -> Path:
-    """Write a release copy of a checkpoint: weights, configs and tokenizer only (no optimizer
-    or training state), plus ``meta`` entries (e.g. ``training_hours=…``) for the model card.
+    """Write a release copy of a recognizer or voice checkpoint: weights, configs and tokenizer
+    only (no optimizer or training state), plus ``meta`` entries (e.g. ``teacher="flite slt"``)
+    for the model card.
 
     Args:
-        half: store the floating-point weights as float16, half the file. They load back into
-            the float32 model (``load_state_dict`` casts), so inference is unchanged but for
-            the rounding of the weights: measure the error rates of the copy before shipping it.
+        precision: how the weights are stored. "float16": half the file; they load back into
+            the float32 model, so inference is unchanged but for the rounding of the weights.
+            "int8": the GRU, LSTM and linear layers' weight matrices as int8 with a scale per
+            row (:mod:`speechseq.quantization`), a quarter of their float32 size; on a CPU they
+            then run on int8 kernels. Measure the error rates of the copy before shipping it.
 
     Returns:
         ``dst``.
+
+    Raises:
+        SpeechseqError: an unknown precision, or ``src`` is not a speechseq checkpoint.
     """
-    return _export(ASR_FORMAT, src, dst, half, meta)
-
-
-def _export(fmt: str, src: str | Path, dst: str | Path, half: bool, meta: dict) -> Path:
-    """The release copy both exporters write: no training state, ``meta`` merged in, floats
-    as float16 if ``half``."""
-    state = load_checkpoint(src, fmt)
+    if precision not in PRECISIONS:
+        raise SpeechseqError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
+    state = load_checkpoint(src, expected_format=None)
     state.pop("train_state", None)
-    if half:
+    state["model"] = dequantize_state(state)
+    state.pop("int8", None)
+    if precision in ("float16", "float32"):
+        dtype = torch.float16 if precision == "float16" else torch.float32
         state["model"] = {
-            k: v.half() if v.is_floating_point() else v for k, v in state["model"].items()
+            k: v.to(dtype) if v.is_floating_point() else v for k, v in state["model"].items()
         }
-    state["meta"] = {**state.get("meta", {}), **meta}
+    else:
+        model, *_ = _load_model(src, state["format"], TTS_KINDS + ("recognizer",), False)
+        state["model"], state["int8"] = quantize_state(model)
+    state["meta"] = {**state.get("meta", {}), **meta, "precision": precision}
     return save_checkpoint(state, dst)
-
-
-def export_synthesizer(src: str | Path, dst: str | Path, **meta: object) -> Path:
-    """Write a release copy of a text-to-speech checkpoint (no optimizer or training state),
-    plus ``meta`` entries for the model card.
-
-    Returns:
-        ``dst``.
-    """
-    return _export(TTS_FORMAT, src, dst, False, meta)
 
 
 def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from speechseq.errors import SpeechseqError
 
-__all__ = ["TEMP_GLOB", "atomic_path", "write_text_atomic"]
+__all__ = ["TEMP_GLOB", "atomic_path", "quiet_native_stderr", "write_text_atomic"]
 
 TEMP_GLOB = ".~*-tmp*"  # what a temporary name looks like (a killed writer may leave one)
 
@@ -54,3 +54,17 @@ def write_text_atomic(path: str | Path, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Hide what C++ writes to file descriptor 2 (KenLM's loading banner and progress bar,
+    the ONNX exporter's shape-inference notes); failures still surface, as exceptions."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

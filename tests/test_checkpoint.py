@@ -1,18 +1,20 @@
-"""Release copies of checkpoints (``speechseq.checkpoint.export_recognizer``)."""
+"""Release copies of checkpoints (``speechseq.checkpoint.export_checkpoint``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import torch
 
 from speechseq.checkpoint import (
     asr_state,
-    export_recognizer,
+    export_checkpoint,
     load_checkpoint,
     load_recognizer,
     save_checkpoint,
 )
+from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.text import CharTokenizer
@@ -36,17 +38,24 @@ def _trained_like_checkpoint(path: Path) -> tuple[Recognizer, Path]:
 
 def test_export_drops_training_state_and_adds_meta(tmp_path):
     _, src = _trained_like_checkpoint(tmp_path / "best.pt")
-    dst = export_recognizer(src, tmp_path / "release.pt", training_hours=1.5)
+    dst = export_checkpoint(src, tmp_path / "release.pt", training_hours=1.5)
     state = load_checkpoint(dst)
     assert "train_state" not in state
-    assert state["meta"]["training_hours"] == 1.5
+    assert state["meta"] == {"training_hours": 1.5, "precision": "float32"}
     assert all(v.dtype != torch.float16 for v in state["model"].values())
+
+
+def test_export_refuses_an_unknown_precision(tmp_path):
+    _, src = _trained_like_checkpoint(tmp_path / "best.pt")
+    with pytest.raises(SpeechseqError, match="unknown precision 'int4'"):
+        export_checkpoint(src, tmp_path / "release.pt", precision="int4")
+    assert not (tmp_path / "release.pt").exists()
 
 
 def test_half_export_halves_the_file_and_decodes_like_the_original(tmp_path):
     model, src = _trained_like_checkpoint(tmp_path / "best.pt")
-    full = export_recognizer(src, tmp_path / "full.pt")
-    half = export_recognizer(src, tmp_path / "half.pt", half=True)
+    full = export_checkpoint(src, tmp_path / "full.pt")
+    half = export_checkpoint(src, tmp_path / "half.pt", precision="float16")
 
     stored = load_checkpoint(half)["model"]
     floats = [v for v in stored.values() if v.is_floating_point()]

@@ -17,6 +17,8 @@ LONGER = {
     "data/preparers.py": "one preparer per public dataset layout, each short and independent",
     "training.py": "what both loops share, in one place: EpochLoop and Checkpointer",
     "asr/jobs.py": "a folder job from inputs to report",
+    "asr/transcriber.py": "one class: loading, the stream of pieces pooled into batches, and "
+    "the batches decoded two at a time on a CPU",
     "tts/train.py": "one loop's named functions, plus the listener that scores the voice as it "
     "trains (the synthesized samples it hears also go to TensorBoard)",
 }

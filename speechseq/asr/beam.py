@@ -21,10 +21,8 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import math
-import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ import torch
 
 from speechseq.asr.lm import arpa_words
 from speechseq.errors import SpeechseqError
+from speechseq.files import quiet_native_stderr
 from speechseq.text import BLANK, UNK, WORD_START, PieceTokenizer, Tokenizer
 
 __all__ = ["BeamSearchDecoder", "BeamHypothesis", "DEFAULT_BEAM_SIZE_TOKEN", "beam_available"]
@@ -76,20 +75,6 @@ def _ctc_decoder_factory():
     from torchaudio.models.decoder import ctc_decoder
 
     return ctc_decoder
-
-
-@contextlib.contextmanager
-def _quiet_native_stderr():
-    """Hide what C++ writes to file descriptor 2 (KenLM's loading banner and progress bar);
-    load failures still surface, as exceptions."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _word_source(binary: Path) -> Path:
@@ -201,7 +186,7 @@ class BeamSearchDecoder:
                         "".join(f"{w}\t{self._spelling(w.lower())}\n" for w in self.words),
                         encoding="utf-8",
                     )
-                    with _quiet_native_stderr():
+                    with quiet_native_stderr():
                         self._decoder = ctc_decoder(
                             lexicon=str(lexicon),
                             lm=None if lm_path is None else str(lm_path),

@@ -38,6 +38,7 @@ from speechseq.metrics import error_counts
 from speechseq.models import Recognizer, RecognizerConfig
 from speechseq.optim import make_optimization, optimizer_step
 from speechseq.pretrained import recognizer_path
+from speechseq.quantization import dequantize_state
 from speechseq.text import (
     PieceTokenizer,
     Tokenizer,
@@ -236,7 +237,7 @@ def choose_model(
         FeatureConfig.from_dict(init["feature_config"]),
         RecognizerConfig.from_dict(init["model_config"]),
         tokenizer_from_dict(init["tokenizer"]),
-        init["model"],
+        dequantize_state(init),  # an int8 release copy fine-tunes from its float32 weights
     )
     if state is not None:
         return spec

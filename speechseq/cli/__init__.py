@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli import asr, data, info, lm, plot, tts
+from speechseq.cli import asr, data, export, info, lm, plot, tts
 from speechseq.cli.common import set_logging, sub_app
 
 __all__ = ["app", "main"]
@@ -29,6 +29,7 @@ train_app.add_typer(tts.train_app)
 app.add_typer(train_app, name="train")
 app.add_typer(lm.app, name="lm")
 app.add_typer(info.app)
+app.add_typer(export.app)
 app.add_typer(plot.app)
 app.add_typer(tts.tts_app, name="tts")
 

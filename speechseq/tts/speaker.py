@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from speechseq.audio import AudioWriter
-from speechseq.checkpoint import load_synthesizer
+from speechseq.checkpoint import load_synthesizer, precision
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
 from speechseq.models import Synthesizer
@@ -155,9 +155,10 @@ class Speaker:
     ) -> Speaker:
         """Build from a text-to-speech checkpoint (default: the shipped voice)."""
         path = voice_path(path)
-        model, feature_config, tokenizer, _ = load_synthesizer(path)
-        parameters = sum(p.numel() for p in model.parameters())
-        log.info("voice %s: %.1f M parameters", path, parameters / 1e6)
+        on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+        model, feature_config, tokenizer, state = load_synthesizer(path, int8_kernels=on_cpu)
+        parameters = sum(v.numel() for v in state["model"].values())
+        log.info("voice %s: %.1f M parameters (%s)", path, parameters / 1e6, precision(state))
         return cls(model, feature_config, tokenizer, device=device, seed=seed)
 
     @property

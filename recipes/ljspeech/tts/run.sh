@@ -14,8 +14,8 @@
 # Stage 2: speechseq train tts hparams/train.yaml --resume (re-running continues a killed run);
 #          each validation logs a recognizer's CER on free-running dev sentences if RECOGNIZER
 #          (default: the LibriSpeech recipe's best.pt) exists
-# Stage 3: export best.pt (weights and configs only) to --export PATH (EXPORT; default
-#          $EXP_DIR/ljspeech.pt)
+# Stage 3: speechseq export of best.pt (float16 weights and configs only) to --export PATH
+#          (EXPORT; default $EXP_DIR/ljspeech.pt)
 # Extra arguments after the options go to `speechseq train tts` as overrides (section.key=value).
 # If you override train.out_dir, set EXP_DIR to the same folder so stage 3 finds the model.
 set -euo pipefail
@@ -69,6 +69,5 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   echo "stage 3: $exp_dir/best.pt -> $export_path"
-  python -c 'import sys; from speechseq.checkpoint import export_synthesizer as e; print(e(*sys.argv[1:], dataset="LJSpeech-1.1"))' \
-    "$exp_dir/best.pt" "$export_path"
+  speechseq export "$exp_dir/best.pt" -o "$export_path" --note dataset=LJSpeech-1.1 --overwrite
 fi

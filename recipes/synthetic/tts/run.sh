@@ -13,7 +13,8 @@
 #          speechseq tts durations; only for a config with model kind: duration)
 # Stage 3: speechseq train tts CONFIG --resume (re-running continues a killed run); each
 #          validation logs RECOGNIZER's CER on free-running dev sentences, if it exists
-# Stage 4: export best.pt (weights and configs only) to speechseq/pretrained/tts-default.pt
+# Stage 4: speechseq export of best.pt (float16 weights and configs only) to
+#          speechseq/pretrained/tts-default.pt
 # Extra arguments after the options go to `speechseq train tts` as overrides (section.key=value).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -63,6 +64,6 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  python -c 'import sys; from speechseq.checkpoint import export_synthesizer as e; print(e(*sys.argv[1:], teacher="flite slt"))' \
-    "$exp_dir/best.pt" ../../../speechseq/pretrained/tts-default.pt
+  speechseq export "$exp_dir/best.pt" -o ../../../speechseq/pretrained/tts-default.pt \
+    --note teacher="flite slt" --overwrite
 fi

@@ -1,0 +1,110 @@
+"""``speechseq export``: release copies of checkpoints (float16 or int8), and ONNX."""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from speechseq.cli.common import friendly, sub_app
+from speechseq.errors import SpeechseqError
+
+app = sub_app()
+
+
+def _check_free(paths: list[Path], overwrite: bool) -> None:
+    taken = [str(p) for p in paths if p.exists()]
+    if taken and not overwrite:
+        raise SpeechseqError(f"{', '.join(taken)}: exists; pass --overwrite to replace it")
+
+
+def _decoding_copies(model: Path, out: Path) -> list[tuple[Path, Path]]:
+    """(source, target) copies that give OUT the tuned decoding of MODEL: its
+    ``MODEL.decoding.json`` and the LM that names, when that is not beside OUT already."""
+    import json
+
+    from speechseq.asr.decoding import decoding_path
+
+    source, target = decoding_path(model), decoding_path(out)
+    if not source.is_file() or source.resolve() == target.resolve():
+        return []
+    copies = [(source, target)]
+    lm = json.loads(source.read_text(encoding="utf-8")).get("lm")
+    if lm:
+        lm_in, lm_out = source.parent / lm, target.parent / lm
+        if not lm_in.is_file():
+            raise SpeechseqError(f"{lm_in}: no such file, yet {source} names it")
+        same = lm_out.exists() and filecmp.cmp(lm_in, lm_out, shallow=False)
+        if lm_in.resolve() != lm_out.resolve() and not same:
+            copies.append((lm_in, lm_out))
+    return copies
+
+
+@app.command()
+@friendly
+def export(
+    model: Annotated[
+        Path,
+        typer.Argument(help="A checkpoint (a training run's best.pt), or default, char, voice."),
+    ],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The release copy to write.")],
+    int8: Annotated[
+        bool,
+        typer.Option(
+            "--int8",
+            help="int8 weights for GRU, LSTM and linear layers (faster on a CPU, a quarter of "
+            "their size); default: float16 (half the size, same speed as float32).",
+        ),
+    ] = False,
+    onnx: Annotated[
+        bool,
+        typer.Option(
+            "--onnx",
+            help="Also write the recognizer's network as ONNX (float32), OUTPUT with the "
+            "suffix .onnx; it transcribes with --model, or runs in ONNX Runtime alone "
+            "(pip install 'speechseq[onnx]').",
+        ),
+    ] = False,
+    note: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="KEY=VALUE kept in the copy's notes for its model card (speechseq info shows "
+            "them), e.g. --note teacher='flite slt'; repeatable."
+        ),
+    ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace files that exist.")] = False,
+) -> None:
+    """Write a release copy of a recognizer or voice: weights, configs and tokenizer only (no
+    optimizer or training state), and the model's tuned decoding (MODEL.decoding.json, and its
+    LM) beside it. Measure the copy's error rates before shipping it: `speechseq evaluate`."""
+    from speechseq.checkpoint import describe_checkpoint, export_checkpoint
+    from speechseq.pretrained import char_recognizer_path, recognizer_path, voice_path
+
+    shipped = {"char": char_recognizer_path, "voice": lambda: voice_path(None)}
+    source = shipped[str(model)]() if str(model) in shipped else recognizer_path(model)
+    onnx_out = output.with_suffix(".onnx")
+    if onnx and onnx_out == output:
+        raise SpeechseqError(f"{output}: name the checkpoint .pt; the ONNX file gets .onnx")
+    is_asr = describe_checkpoint(source)["format"] == "speechseq-asr"
+    if onnx and not is_asr:
+        raise SpeechseqError(f"{source}: --onnx exports recognizers only")
+    # MODEL.decoding.json serves OUTPUT.pt and OUTPUT.onnx alike
+    copies = _decoding_copies(source, output) if is_asr else []
+    _check_free([output] + ([onnx_out] if onnx else []) + [t for _, t in copies], overwrite)
+    notes = dict(n.partition("=")[::2] for n in note or [])
+    if any(not key for key in notes) or any("=" not in n for n in note or []):
+        raise SpeechseqError("--note takes KEY=VALUE")
+    precision = "int8" if int8 else "float16"
+    written = [export_checkpoint(source, output, precision=precision, **notes)]
+    if onnx:
+        from speechseq.onnx import export_onnx
+
+        written.append(export_onnx(source, onnx_out))
+    for source_file, target in copies:
+        shutil.copyfile(source_file, target)
+        written.append(target)
+    for path in written:
+        typer.echo(f"wrote {path}", err=True)
