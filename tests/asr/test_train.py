@@ -17,6 +17,7 @@ from speechseq.checkpoint import load_checkpoint, load_recognizer
 from speechseq.data import read_manifest
 from speechseq.errors import SpeechseqError
 from speechseq.pretrained import default_recognizer_path
+from speechseq.quantization import dequantize_state
 from speechseq.text import PieceTokenizer, new_tokenizer, train_piece_tokenizer
 
 
@@ -311,10 +312,10 @@ def test_fine_tuning_the_shipped_recognizer(tmp_path, speech_manifest, restore_t
     # the shipped file predates configs' ``kind``: it loads as a recognizer, and is saved so
     assert tuned["model_config"] == {**shipped["model_config"], "kind": "recognizer"}
     # a file from the version whose convs had biases (e.g. asr-char.pt) has them folded into the
-    # norms on loading; the shipped 8-epoch model was trained without them
+    # norms on loading; the shipped model was trained without them
     folded = {"frontend.conv.0.bias", "frontend.conv.3.bias"} & set(shipped["model"])
     assert set(shipped["model"]) - set(tuned["model"]) == folded
-    for name, tensor in shipped["model"].items():
+    # the release stores int8 (or float16) weights; training starts from their float32 values
+    for name, tensor in dequantize_state(shipped).items():
         if "running" not in name and "num_batches" not in name and name not in folded:
-            # the release stores float16 weights; training runs on their float32 values
             torch.testing.assert_close(tuned["model"][name], tensor.float(), msg=name)

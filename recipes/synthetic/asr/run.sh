@@ -9,12 +9,13 @@
 # Stage 2: speechseq train asr hparams/train.yaml --resume (re-running continues a killed run)
 # Stage 3: speechseq evaluate (greedy) on data/test_seen.jsonl and data/test_heldout.jsonl, and
 #          on data/dev_heldout.jsonl if prepare.sh stage 6 made it
-# Stage 4: a trigram word LM from the train sentences (speechseq lm build); its weight and word
-#          bonus chosen on dev (local/tune_decoder.py), and the no-speech threshold that keeps
-#          noise from becoming words (local/no_speech.py); beam + LM evaluated on both test parts
-# Stage 5: export best.pt (float16 weights and configs only), the LM and the tuned decoder
-#          settings to speechseq/pretrained/ (asr-default.pt, lm-default.arpa,
-#          asr-default.decoding.json)
+# Stage 4: a trigram word LM from the train sentences (speechseq lm build); the int8 release
+#          copy of best.pt (speechseq export --int8: what ships); for it, the LM weight, word
+#          bonus, beam size and tokens per frame chosen on dev (local/tune_decoder.py) and the
+#          no-speech threshold that keeps noise from becoming words (local/no_speech.py), all
+#          in int8.decoding.json; the int8 copy evaluated with them on both test parts
+# Stage 5: speechseq export of the int8 copy, its LM and its tuned decoding to
+#          speechseq/pretrained/ (asr-default.pt, lm-default.arpa, asr-default.decoding.json)
 # Extra arguments after the options go to `speechseq train asr` as overrides (section.key=value).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -51,26 +52,19 @@ fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   # Train sentences only (field 0: the normalised text): no dev or test sentence is in the LM.
   speechseq lm build data/text/train.txt -o "$exp_dir/lm-default.arpa" --field 0 --overwrite
-  python local/tune_decoder.py "$exp_dir/best.pt" data/dev.jsonl "$exp_dir/lm-default.arpa" \
-    --out "$exp_dir/decoding.json"
-  python local/no_speech.py "$exp_dir/best.pt" data/dev.jsonl --write "$exp_dir/decoding.json"
-  read -r weight bonus < <(python -c 'import json, sys; d = json.load(open(sys.argv[1]));
-print(d["lm_weight"], d["word_bonus"])' "$exp_dir/decoding.json")
+  speechseq export "$exp_dir/best.pt" -o "$exp_dir/int8.pt" --int8 --overwrite
+  python local/tune_decoder.py "$exp_dir/int8.pt" data/dev.jsonl "$exp_dir/lm-default.arpa" \
+    --out "$exp_dir/int8.decoding.json"
+  python local/no_speech.py "$exp_dir/int8.pt" data/dev.jsonl --write "$exp_dir/int8.decoding.json"
   for part in test_seen test_heldout; do
-    echo "== $part, beam + LM (lm_weight $weight, word_bonus $bonus)"
-    speechseq evaluate "$exp_dir/best.pt" "data/$part.jsonl" --decoder beam \
-      --lm "$exp_dir/lm-default.arpa" --lm-weight "$weight" --word-bonus "$bonus" \
+    echo "== $part, int8, beam + LM as tuned in $exp_dir/int8.decoding.json"
+    speechseq evaluate "$exp_dir/int8.pt" "data/$part.jsonl" \
       --output "$exp_dir/$part-beam.jsonl" --overwrite
   done
 fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   pretrained=../../../speechseq/pretrained
-  # float16 weights: half the file; they load back into the float32 model (the model card
-  # compares the two copies on dev)
-  python -c 'import sys; from speechseq.checkpoint import export_recognizer as e
-print(e(*sys.argv[1:], half=True))' "$exp_dir/best.pt" "$pretrained/asr-default.pt"
-  cp "$exp_dir/lm-default.arpa" "$pretrained/lm-default.arpa"
-  cp "$exp_dir/decoding.json" "$pretrained/asr-default.decoding.json"
-  echo "$pretrained: asr-default.pt, lm-default.arpa, asr-default.decoding.json"
+  # int8 weights (a quarter of the float32 file) with the LM and tuning beside them
+  speechseq export "$exp_dir/int8.pt" -o "$pretrained/asr-default.pt" --int8 --overwrite
 fi

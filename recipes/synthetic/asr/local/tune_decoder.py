@@ -1,10 +1,15 @@
-"""Choose the beam search's LM weight and word bonus on the dev set; write them as JSON.
+"""Choose the beam search's LM weight, word bonus, beam size and tokens per frame on the dev
+set; write them as JSON.
 
     python local/tune_decoder.py exp/bigru_ctc/best.pt data/dev.jsonl \
         exp/bigru_ctc/lm-default.arpa --out exp/bigru_ctc/decoding.json
 
-The model's log-probs are computed once; each (weight, bonus) pair of the grid then decodes them
-with beam search and the LM, and the pair with the lowest dev WER (CER breaks ties) is written,
+The model's log-probs are computed once. First each (weight, bonus) pair of the grid decodes
+them with beam search (``--beam-size``, every token tried per frame) and the LM; the pair with
+the lowest dev WER (CER breaks ties) is kept. Then each (beam size, tokens per frame) pair of
+the second grid decodes them with that weight and bonus, timed, and the fastest pair whose dev
+WER is at most ``--wer-slack`` points above the first search's best is kept: the beam's cost
+grows with both, and past a point a wider search buys nothing on dev. The choice is written
 in the form ``speechseq.asr.transcriber.default_decoding`` reads: ``{"kind": "beam", "beam_size": …,
 "lm": "<LM file name, beside the JSON>", "lm_weight": …, "word_bonus": …}`` plus the dev figures.
 Only the dev set is looked at: the test sets stay untouched until the final evaluation.
@@ -15,6 +20,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import time
 from pathlib import Path
 
 import torch
@@ -38,6 +44,9 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", default="0.5,0.75,1.0,1.5,2.0")
     parser.add_argument("--bonuses", default="-1,0,1,2")
     parser.add_argument("--beam-size", type=int, default=50)
+    parser.add_argument("--beam-sizes", default="10,20,30,50", help="second grid: beam sizes")
+    parser.add_argument("--beam-tokens", default="4,8,16,32", help="second grid: tokens per frame")
+    parser.add_argument("--wer-slack", type=float, default=0.2, help="dev WER points to trade")
     return parser
 
 
@@ -79,9 +88,25 @@ def run(args: argparse.Namespace) -> None:
         print(f"{weight:9.2f} {bonus:10.2f} {wer:7.2f} {cer:7.2f}", flush=True)
     wer, cer, weight, bonus = min(results)
     print(f"chosen on dev: lm_weight {weight}, word_bonus {bonus}: WER {wer:.2f}, CER {cer:.2f} %")
+    print(f"{'beam_size':>9} {'tokens':>6} {'WER %':>7} {'CER %':>7} {'decode s':>8}")
+    timed = []
+    for size, tokens in itertools.product(
+        [int(v) for v in args.beam_sizes.split(",")], [int(v) for v in args.beam_tokens.split(",")]
+    ):
+        decoder = BeamSearchDecoder(
+            tok, args.lm, lm_weight=weight, word_bonus=bonus, beam_size=size, beam_size_token=tokens
+        )
+        start = time.perf_counter()
+        size_wer, size_cer = score(decoder, log_probs, refs)
+        seconds = time.perf_counter() - start
+        timed.append((seconds, size_wer, size_cer, size, tokens))
+        print(f"{size:9d} {tokens:6d} {size_wer:7.2f} {size_cer:7.2f} {seconds:8.2f}", flush=True)
+    seconds, wer, cer, size, tokens = min(t for t in timed if t[1] <= wer + args.wer_slack)
+    print(f"chosen on dev: beam_size {size}, {tokens} tokens per frame: WER {wer:.2f} %")
     choice = {
         "kind": "beam",
-        "beam_size": args.beam_size,
+        "beam_size": size,
+        "beam_tokens": tokens,
         "lm": Path(args.lm).name,
         "lm_weight": weight,
         "word_bonus": bonus,
