@@ -163,6 +163,14 @@ def get_parser() -> argparse.ArgumentParser:
         choices=sorted(set(COMMANDS) - {TEACHER}),
         help="Synthesizers beside the voice and its teacher (default: espeak-ng flite-kal16).",
     )
+    parser.add_argument(
+        "--also",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="More voice checkpoints in the same run, e.g. an int8 export of --model "
+        "(speechseq export voice -o v8.pt --int8): each is a row named after its file.",
+    )
     parser.add_argument("--limit", type=int, default=None, help="Only the first N sentences.")
     parser.add_argument("--threads", type=int, default=None, help="Torch CPU threads.")
     parser.add_argument("--no-pocketsphinx", action="store_true", help="Skip PocketSphinx.")
@@ -180,7 +188,7 @@ def read_sentences(path: Path) -> list[str]:
     return [s for s in sentences if s]
 
 
-def run_speechseq(model: Path, sentences: Sequence[str]) -> SystemRun:
+def run_speechseq(model: Path, sentences: Sequence[str], name: str = OURS) -> SystemRun:
     started = time.perf_counter()
     speaker = Speaker.from_pretrained(model, device="cpu", seed=0)
     loaded = time.perf_counter()
@@ -195,7 +203,7 @@ def run_speechseq(model: Path, sentences: Sequence[str]) -> SystemRun:
         waveforms.append(result.waveform)
         stopped.append(all(result.stopped))
     return SystemRun(
-        OURS, waveforms, speaker.sample_rate, seconds, loaded - started, stopped=stopped
+        name, waveforms, speaker.sample_rate, seconds, loaded - started, stopped=stopped
     )
 
 
@@ -516,6 +524,7 @@ def run(args: argparse.Namespace) -> None:
             folder = Path(scratch) / name
             folder.mkdir()
             runs.append(run_command(name, sentences, folder))
+    runs += [run_speechseq(path, sentences, f"{OURS} ({path.name})") for path in args.also]
     measure_durations(runs)
     listen(runs, Path(recognizer), not args.no_pocketsphinx)
     score(runs, sentences)
