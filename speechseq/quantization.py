@@ -94,7 +94,8 @@ def int8_runtime_available() -> bool:
 
 def _qweight(ints: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     zero = torch.zeros(len(scale), dtype=torch.long)
-    return torch._make_per_channel_quantized_tensor(ints, scale.double(), zero, 0)
+    make = torch._make_per_channel_quantized_tensor  # pyright: ignore[reportPrivateImportUsage]
+    return make(ints, scale.double(), zero, 0)
 
 
 def _int8_module(module: nn.Module, weights: dict[str, torch.Tensor]) -> nn.Module:
@@ -115,7 +116,7 @@ def _int8_module(module: nn.Module, weights: dict[str, torch.Tensor]) -> nn.Modu
         q.set_weight_bias({**weights, **biases})
         return q
     cls = nnqd.LSTMCell if isinstance(module, nn.LSTMCell) else nnqd.GRUCell
-    q = cls(module.input_size, module.hidden_size, module.bias, dtype=torch.qint8)
+    q = cls(module.input_size, module.hidden_size, bool(module.bias), dtype=torch.qint8)
     q.set_weight_bias({"weight": weights, "bias": biases})
     return q
 

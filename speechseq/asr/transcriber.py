@@ -313,9 +313,12 @@ class Transcriber:
         # A worker may read ahead a pool's worth of pieces (≤ 30 s each: ≤ 1 MB of features),
         # so it fills the next pool while this process runs the network on the current one;
         # torch's default (2 items) left them taking turns.
-        ahead = {"prefetch_factor": 64} if workers else {}
         loader = DataLoader(
-            stream, batch_size=None, num_workers=workers, collate_fn=_identity, **ahead
+            stream,
+            batch_size=None,
+            num_workers=workers,
+            collate_fn=_identity,
+            prefetch_factor=64 if workers else None,
         )
 
         def finished(files: Iterable[int]) -> Iterator[TranscriptionResult]:

@@ -94,9 +94,10 @@ def export(
     # MODEL.decoding.json serves OUTPUT.pt and OUTPUT.onnx alike
     copies = _decoding_copies(source, output) if is_asr else []
     _check_free([output] + ([onnx_out] if onnx else []) + [t for _, t in copies], overwrite)
-    notes = dict(n.partition("=")[::2] for n in note or [])
-    if any(not key for key in notes) or any("=" not in n for n in note or []):
+    pairs = [n.partition("=") for n in note or []]
+    if any(not key or not sep for key, sep, _ in pairs):
         raise SpeechseqError("--note takes KEY=VALUE")
+    notes: dict[str, object] = {key: value for key, _, value in pairs}
     precision = "int8" if int8 else "float16"
     written = [export_checkpoint(source, output, precision=precision, **notes)]
     if onnx:
