@@ -36,13 +36,14 @@ from speechseq.files import atomic_path, quiet_native_stderr
 from speechseq.models import RecognizerConfig
 from speechseq.text import Tokenizer, tokenizer_from_dict
 
-__all__ = ["OPSET", "OnnxRecognizer", "export_onnx", "load_onnx_recognizer"]
+__all__ = ["OPSET", "OnnxRecognizer", "export_onnx", "load_onnx_recognizer", "require"]
 
 OPSET = 17
 _INSTALL = "pip install 'speechseq[onnx]'"
 
 
-def _require(module: str, what: str):
+def require(module: str, what: str):
+    """``module`` imported, or a SpeechseqError saying which extra to install for ``what``."""
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -61,7 +62,7 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
     """
     from speechseq.checkpoint import ASR_FORMAT, load_recognizer
 
-    onnx = _require("onnx", "ONNX export")
+    onnx = require("onnx", "ONNX export")
     model, _, _, state = load_recognizer(checkpoint, int8_kernels=False)
     features = torch.randn(2, 300, model.config.n_mels)  # (B, T, n_mels)
     lengths = torch.tensor([300, 200])
@@ -108,7 +109,7 @@ class OnnxRecognizer(nn.Module):
 
     def __init__(self, path: str | Path, config: RecognizerConfig, threads: int | None = None):
         super().__init__()
-        ort = _require("onnxruntime", "an ONNX model")
+        ort = require("onnxruntime", "an ONNX model")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or torch.get_num_threads()
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -142,7 +143,7 @@ def load_onnx_recognizer(
     path = Path(path)
     if not path.is_file():
         raise SpeechseqError(f"{path}: no such model file")
-    ort = _require("onnxruntime", "an ONNX model")
+    ort = require("onnxruntime", "an ONNX model")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own types for a file it cannot read

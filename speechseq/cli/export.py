@@ -98,6 +98,10 @@ def export(
     if any(not key or not sep for key, sep, _ in pairs):
         raise SpeechseqError("--note takes KEY=VALUE")
     notes: dict[str, object] = {key: value for key, _, value in pairs}
+    if onnx:  # before anything is written
+        from speechseq.onnx import require
+
+        require("onnx", "ONNX export")
     precision = "int8" if int8 else "float16"
     written = [export_checkpoint(source, output, precision=precision, **notes)]
     if onnx:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +110,12 @@ def test_export_asks_before_replacing_and_says_what_is_wrong(exported, tmp_path)
     bad = runner.invoke(app, ["export", "default", "-o", str(tmp_path / "x.pt"), "--note", "x"])
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.stderr
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_onnx_without_its_package_says_what_to_install_and_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)  # as without the [onnx] extra
+    out = tmp_path / "asr.pt"
+    result = runner.invoke(app, ["export", "default", "-o", str(out), "--onnx"])
+    assert result.exit_code == 2
+    assert "needs the onnx package: pip install 'speechseq[onnx]'" in result.stderr
+    assert list(tmp_path.iterdir()) == []
