@@ -36,6 +36,13 @@ recognizer was trained on the synthetic corpus, whose voices include flite slt, 
 and espeak-ng's ``en`` accent (other variants of it): it knows every reference voice, and
 PocketSphinx is the listener from outside.
 
+Stages (``--stages``): where the voice loses to its teacher. One more row, Griffin-Lim on the
+teacher's own mels (copy synthesis, the voice's feature settings), heard by both listeners like
+the others, and a table of PESQ (wideband), STOI and mel-cepstral distortion of that row against
+the teacher's audio (``benchmarks/voice_quality.py``; ``pesq`` and ``pystoi`` are in the bench
+extra). Rows: the teacher's audio, the vocoder alone (copy synthesis), the acoustic model with
+the vocoder (``speechseq``).
+
 Robustness: the voice says for each sentence whether its stop token ended it or it ran to the
 length cap (``Synthesis.stopped``). It says nothing of stopping early (attention that jumps to
 the last character skips words, and the stop token may then fire), so "early stops" counts the
@@ -62,16 +69,19 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
+from voice_quality import PESQ_RATE, copy_synthesis, mel_cepstral_distortion, pesq_wb, stoi
 
 from speechseq.asr.decoding import DecoderConfig
 from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import load_audio, resample, save_audio
+from speechseq.checkpoint import load_synthesizer
 from speechseq.data.tts import trim_silence
 from speechseq.errors import SpeechseqError
 from speechseq.metrics import error_counts
 from speechseq.pretrained import char_recognizer_path, default_voice_path
 from speechseq.text import normalize_text
 from speechseq.tts.speaker import Speaker
+from speechseq.tts.vocoder import GriffinLimVocoder
 
 SENTENCES = Path(__file__).parent / "data" / "tts_sentences.txt"
 POCKETSPHINX_RATE = 16000  # the rate of its default en-us acoustic model
@@ -83,6 +93,7 @@ TRIM_DB, TRIM_MARGIN, TRIM_HOP = 40.0, 0.05, 0.0125  # as the voice's training d
 WARM_UP = "this sentence warms the caches up and is not timed"
 TEACHER = "flite-slt"
 OURS = "speechseq"
+COPY = "griffin-lim on the teacher's mels"
 
 
 def _flite(voice: str) -> Callable[[str, str], list[str]]:
@@ -171,6 +182,12 @@ def get_parser() -> argparse.ArgumentParser:
         help="More voice checkpoints in the same run, e.g. an int8 export of --model "
         "(speechseq export voice -o v8.pt --int8): each is a row named after its file.",
     )
+    parser.add_argument(
+        "--stages",
+        action="store_true",
+        help="Also Griffin-Lim on the teacher's own mels (copy synthesis: what the vocoder alone "
+        "loses), with PESQ, STOI and mel-cepstral distortion against the teacher's audio.",
+    )
     parser.add_argument("--limit", type=int, default=None, help="Only the first N sentences.")
     parser.add_argument("--threads", type=int, default=None, help="Torch CPU threads.")
     parser.add_argument("--no-pocketsphinx", action="store_true", help="Skip PocketSphinx.")
@@ -205,6 +222,34 @@ def run_speechseq(model: Path, sentences: Sequence[str], name: str = OURS) -> Sy
     return SystemRun(
         name, waveforms, speaker.sample_rate, seconds, loaded - started, stopped=stopped
     )
+
+
+def run_copy_synthesis(teacher: SystemRun, model: Path) -> SystemRun:
+    """Griffin-Lim on the teacher's own mels (the voice's feature settings): stage 2 of the
+    issue's table, the vocoder without the acoustic model."""
+    config = load_synthesizer(model, int8_kernels=False)[1]
+    audio = [resample(w, teacher.sample_rate, config.sample_rate) for w in teacher.waveforms]
+    waveforms, seconds = copy_synthesis(audio, GriffinLimVocoder(config), config)
+    return SystemRun(COPY, waveforms, config.sample_rate, seconds)
+
+
+def print_copy_quality(teacher: SystemRun, copy: SystemRun, model: Path) -> dict:
+    """PESQ (wideband), STOI and MCD of copy synthesis against the teacher's audio."""
+    config = load_synthesizer(model, int8_kernels=False)[1]
+    pairs = [
+        (resample(t, teacher.sample_rate, PESQ_RATE), resample(c, copy.sample_rate, PESQ_RATE))
+        for t, c in zip(teacher.waveforms, copy.waveforms, strict=True)
+    ]
+    scores = {
+        "pesq_wb": statistics.mean(pesq_wb(t, c) for t, c in pairs),
+        "stoi": statistics.mean(stoi(t, c, PESQ_RATE) for t, c in pairs),
+        "mcd_db": statistics.mean(mel_cepstral_distortion(t, c, config) for t, c in pairs),
+    }
+    print(
+        f"\n| against the teacher's audio | PESQ (wb) | STOI | MCD dB |\n|---|---:|---:|---:|\n"
+        f"| {COPY} | {scores['pesq_wb']:.2f} | {scores['stoi']:.3f} | {scores['mcd_db']:.2f} |"
+    )
+    return scores
 
 
 def _speak(name: str, text: str, out: Path) -> float:
@@ -525,11 +570,14 @@ def run(args: argparse.Namespace) -> None:
             folder.mkdir()
             runs.append(run_command(name, sentences, folder))
     runs += [run_speechseq(path, sentences, f"{OURS} ({path.name})") for path in args.also]
+    if args.stages:
+        runs.append(run_copy_synthesis(runs[1], Path(model)))
     measure_durations(runs)
     listen(runs, Path(recognizer), not args.no_pocketsphinx)
     score(runs, sentences)
 
     print_table(runs)
+    quality = print_copy_quality(runs[1], runs[-1], Path(model)) if args.stages else None
     lengths = by_length(runs, sentences)
     if long_count and long_count < len(sentences):
         print_by_length(lengths)
@@ -547,6 +595,8 @@ def run(args: argparse.Namespace) -> None:
         out |= {"sentence_file": str(args.sentences), "limit": args.limit}
         out["commands"] = {n: COMMANDS[n]("TEXT", "OUT.wav") for n in [TEACHER, *references]}
         out |= report(runs, sentences, lengths, v)
+        if quality is not None:
+            out["copy_synthesis"] = quality
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
         print(f"\nwrote {args.json}")
