@@ -207,8 +207,22 @@ def _vocabulary_size(tokenizer: dict) -> int | str:
 
 def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...], int8_kernels: bool) -> tuple:
     state = load_checkpoint(path, fmt)
+    model = _model_from_state(state, path, kinds)
+    if "int8" in state and int8_kernels:
+        to_int8_runtime(model, state)
+    return (
+        model,
+        FeatureConfig.from_dict(state["feature_config"]),
+        tokenizer_from_dict(state["tokenizer"]),
+        state,
+    )
+
+
+def _model_from_state(state: dict, path: str | Path, kinds: tuple[str, ...]) -> torch.nn.Module:
+    """The model a loaded checkpoint describes, in eval mode, with its weights in float32
+    (``path`` names it in errors)."""
     try:
-        config = config_from_dict(state["model_config"], _DEFAULT_KIND[fmt])
+        config = config_from_dict(state["model_config"], _DEFAULT_KIND[state["format"]])
     except (KeyError, TypeError, ValueError) as err:
         raise SpeechseqError(f"{path}: a model config this version cannot build ({err})") from None
     if config.kind not in kinds:
@@ -223,15 +237,7 @@ def _load_model(path: str | Path, fmt: str, kinds: tuple[str, ...], int8_kernels
         raise SpeechseqError(f"{path}: its weights do not fit its model ({shown}{more})") from None
     except (AttributeError, KeyError, TypeError, ValueError) as err:
         raise SpeechseqError(f"{path}: its weights are not a model's state ({err})") from None
-    model.eval()
-    if "int8" in state and int8_kernels:
-        to_int8_runtime(model, state["int8"])
-    return (
-        model,
-        FeatureConfig.from_dict(state["feature_config"]),
-        tokenizer_from_dict(state["tokenizer"]),
-        state,
-    )
+    return model.eval()
 
 
 def load_recognizer(
@@ -300,7 +306,7 @@ def export_checkpoint(
             k: v.to(dtype) if v.is_floating_point() else v for k, v in state["model"].items()
         }
     else:
-        model, *_ = _load_model(src, state["format"], TTS_KINDS + ("recognizer",), False)
+        model = _model_from_state(state, src, TTS_KINDS + ("recognizer",))
         state["model"], state["int8"] = quantize_state(model)
     state["meta"] = {**state.get("meta", {}), **meta, "precision": precision}
     return save_checkpoint(state, dst)

@@ -23,7 +23,7 @@ dequantized float32 weights: the same transcripts, at float32 speed.
 
 Example:
     >>> state["model"], state["int8"] = quantize_state(model)        # export
-    >>> model.load_state_dict(dequantize_state(state)); to_int8_runtime(model, state["int8"])
+    >>> model.load_state_dict(dequantize_state(state)); to_int8_runtime(model, state)
 """
 
 from __future__ import annotations
@@ -121,10 +121,11 @@ def _int8_module(module: nn.Module, weights: dict[str, torch.Tensor]) -> nn.Modu
     return q
 
 
-def to_int8_runtime(model: nn.Module, int8: dict) -> nn.Module:
-    """Swap the model's int8-stored layers (``int8``: a checkpoint's ``int8`` entry) for torch's
-    dynamically quantized ones, in place, from the stored integers. ``model`` must hold the
-    dequantized weights (:func:`dequantize_state`). Without the int8 kernels (see
+def to_int8_runtime(model: nn.Module, state: dict) -> nn.Module:
+    """Swap the model's int8-stored layers for torch's dynamically quantized ones, in place,
+    built from ``state`` (an int8 checkpoint: its ``model`` integers and ``int8`` scales), so
+    nothing is quantized a second time. ``model`` holds the dequantized weights
+    (:func:`dequantize_state`) for the layers that stay float. Without the int8 kernels (see
     :func:`int8_runtime_available`) it logs that and leaves the float32 layers: same results,
     float32 speed.
 
@@ -134,23 +135,18 @@ def to_int8_runtime(model: nn.Module, int8: dict) -> nn.Module:
     if not int8_runtime_available():
         log.warning("this torch has no dynamic int8 kernels: running int8 weights in float32")
         return model
-    scales = int8["scales"]
+    scales = state["int8"]["scales"]
     swaps = []
     for prefix, module in model.named_modules():
         names = [n for n in _weight_names(module) if f"{prefix}.{n}" in scales]
-        if not isinstance(module, INT8_LAYERS) or not names:
-            continue
-        weights = {}
-        for name in names:
-            scale = scales[f"{prefix}.{name}"]
-            ints = torch.round(getattr(module, name).detach() / scale[:, None]).to(torch.int8)
-            weights[name] = ints
-        swaps.append((prefix, module, weights))
+        if isinstance(module, INT8_LAYERS) and names:
+            swaps.append((prefix, module, names))
     with warnings.catch_warnings():
         # torch 2.14 warns that quantized dtypes are deprecated (see the module docstring)
         warnings.simplefilter("ignore", UserWarning)
-        for prefix, module, weights in swaps:
-            qweights = {n: _qweight(w, scales[f"{prefix}.{n}"]) for n, w in weights.items()}
+        for prefix, module, names in swaps:
+            keys = {n: f"{prefix}.{n}" for n in names}
+            qweights = {n: _qweight(state["model"][k], scales[k]) for n, k in keys.items()}
             parent_name, _, child = prefix.rpartition(".")
             parent = model.get_submodule(parent_name) if parent_name else model
             setattr(parent, child, _int8_module(module, qweights))
