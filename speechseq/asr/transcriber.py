@@ -383,9 +383,8 @@ class Transcriber:
             return
         torch.set_num_threads(threads // parallel)  # the threads shared out, not multiplied
         try:
-            with ThreadPoolExecutor(parallel) as executor:
-                for done in executor.map(lambda b: self._decode_batch(b, states), batches):
-                    del done  # map re-raises a batch's error here
+            with ThreadPoolExecutor(parallel) as executor:  # list(): re-raises a batch's error
+                list(executor.map(lambda b: self._decode_batch(b, states), batches))
         finally:
             torch.set_num_threads(threads)
 
