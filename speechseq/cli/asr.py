@@ -32,6 +32,7 @@ from speechseq.cli.common import (
     WordBonusOption,
     decoding,
     friendly,
+    refuse_to_replace,
     set_threads,
     sub_app,
     warnings_as_lines,
@@ -270,8 +271,7 @@ def evaluate(
     from speechseq.data import read_manifest
     from speechseq.files import write_text_atomic
 
-    if output is not None and output.exists() and not overwrite:
-        raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
+    refuse_to_replace(output, overwrite=overwrite)
     set_threads(threads)
     utterances = read_manifest(manifest)
     if not utterances:

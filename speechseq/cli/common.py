@@ -36,6 +36,7 @@ __all__ = [
     "decoding",
     "fail",
     "friendly",
+    "refuse_to_replace",
     "set_logging",
     "set_threads",
     "sub_app",
@@ -54,6 +55,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Say ``error: message`` on stderr; the ``typer.Exit`` to raise with ``code``."""
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
+
+
+def refuse_to_replace(*paths: Path | None, overwrite: bool) -> None:
+    """Raise a SpeechseqError naming those of ``paths`` that exist, unless ``overwrite``."""
+    taken = [str(p) for p in paths if p is not None and p.exists()]
+    if taken and not overwrite:
+        raise SpeechseqError(f"{', '.join(taken)}: exists; pass --overwrite to replace it")
 
 
 def friendly(func):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli.common import friendly, sub_app, warnings_as_lines
+from speechseq.cli.common import friendly, refuse_to_replace, sub_app, warnings_as_lines
 from speechseq.errors import SpeechseqError
 
 app = sub_app(help="Build and prepare data manifests.", no_args_is_help=True)
@@ -30,8 +30,7 @@ def data_manifest(
     from speechseq.data import manifest_from_folder, write_manifest
 
     output = output or folder / "manifest.jsonl"
-    if output.exists() and not overwrite:
-        raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
+    refuse_to_replace(output, overwrite=overwrite)
     with warnings_as_lines():
         utterances = manifest_from_folder(folder, normalize=not raw_text)
     write_manifest(utterances, output)

@@ -9,16 +9,10 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli.common import friendly, sub_app
+from speechseq.cli.common import friendly, refuse_to_replace, sub_app
 from speechseq.errors import SpeechseqError
 
 app = sub_app()
-
-
-def _check_free(paths: list[Path], overwrite: bool) -> None:
-    taken = [str(p) for p in paths if p.exists()]
-    if taken and not overwrite:
-        raise SpeechseqError(f"{', '.join(taken)}: exists; pass --overwrite to replace it")
 
 
 def _decoding_copies(model: Path, out: Path) -> list[tuple[Path, Path]]:
@@ -93,7 +87,8 @@ def export(
         raise SpeechseqError(f"{source}: --onnx exports recognizers only")
     # MODEL.decoding.json serves OUTPUT.pt and OUTPUT.onnx alike
     copies = _decoding_copies(source, output) if is_asr else []
-    _check_free([output] + ([onnx_out] if onnx else []) + [t for _, t in copies], overwrite)
+    targets = [output, onnx_out if onnx else None, *(t for _, t in copies)]
+    refuse_to_replace(*targets, overwrite=overwrite)
     pairs = [n.partition("=") for n in note or []]
     if any(not key or not sep for key, sep, _ in pairs):
         raise SpeechseqError("--note takes KEY=VALUE")

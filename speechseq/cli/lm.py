@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli.common import friendly, sub_app
-from speechseq.errors import SpeechseqError
+from speechseq.cli.common import friendly, refuse_to_replace, sub_app
 
 app = sub_app(help="Build word n-gram language models for beam search.", no_args_is_help=True)
 
@@ -30,8 +29,7 @@ def lm_build(
     """Build a word n-gram LM (modified Kneser-Ney, ARPA) for --decoder beam --lm."""
     from speechseq.asr.lm import build_arpa
 
-    if output.exists() and not overwrite:
-        raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
+    refuse_to_replace(output, overwrite=overwrite)
     summary = build_arpa(corpus, output, order=order, min_count=min_count, field=field)
     counts = ", ".join(f"{n}-grams {c}" for n, c in enumerate(summary.ngrams, start=1))
     typer.echo(

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from speechseq.cli.common import friendly, sub_app
-from speechseq.errors import SpeechseqError
+from speechseq.cli.common import friendly, refuse_to_replace, sub_app
 
 app = sub_app()
 
@@ -24,6 +23,5 @@ def plot(
     into a PNG (needs matplotlib: pip install 'speechseq[plot]')."""
     from speechseq.curves import plot_metrics
 
-    if output.exists() and not overwrite:
-        raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
+    refuse_to_replace(output, overwrite=overwrite)
     typer.echo(f"wrote {plot_metrics(metrics, output)}", err=True)

@@ -20,6 +20,7 @@ from speechseq.cli.common import (
     ProgressOption,
     ResumeOption,
     friendly,
+    refuse_to_replace,
     set_threads,
     sub_app,
     warnings_as_lines,
@@ -177,8 +178,7 @@ def tts_durations(
     from speechseq.tts.config import load_tts_config
     from speechseq.tts.durations import align_corpus
 
-    if output.exists() and not overwrite:
-        raise SpeechseqError(f"{output}: exists; pass --overwrite to replace it")
+    refuse_to_replace(output, overwrite=overwrite)
     cfg = load_tts_config(config)
     set_threads(threads or cfg.train.num_threads)
     with warnings_as_lines():
