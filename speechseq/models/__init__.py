@@ -16,12 +16,16 @@ from torch import nn
 from speechseq.models.asr import Recognizer, RecognizerConfig
 from speechseq.models.duration_tts import DurationSynthesizer, DurationSynthesizerConfig
 from speechseq.models.tts import Synthesizer, SynthesizerConfig
+from speechseq.models.vocoder import IstftVocoder, IstftVocoderConfig
 
 __all__ = [
     "MODELS",
     "TTS_KINDS",
+    "VOCODER_KINDS",
     "DurationSynthesizer",
     "DurationSynthesizerConfig",
+    "IstftVocoder",
+    "IstftVocoderConfig",
     "Recognizer",
     "RecognizerConfig",
     "Synthesizer",
@@ -35,8 +39,10 @@ MODELS: dict[str, tuple[type[nn.Module], type]] = {
     "recognizer": (Recognizer, RecognizerConfig),
     "attention": (Synthesizer, SynthesizerConfig),
     "duration": (DurationSynthesizer, DurationSynthesizerConfig),
+    "istft": (IstftVocoder, IstftVocoderConfig),
 }
 TTS_KINDS = ("attention", "duration")
+VOCODER_KINDS = ("istft",)
 
 
 def config_from_dict(saved: dict[str, Any], default_kind: str = "recognizer") -> Any:
