@@ -33,7 +33,9 @@ from speechseq.features import FeatureConfig
 from speechseq.files import atomic_path
 from speechseq.models import (
     TTS_KINDS,
+    VOCODER_KINDS,
     DurationSynthesizer,
+    IstftVocoder,
     Recognizer,
     Synthesizer,
     build_model,
@@ -45,24 +47,29 @@ from speechseq.text import Tokenizer, tokenizer_from_dict
 __all__ = [
     "ASR_FORMAT",
     "TTS_FORMAT",
+    "VOCODER_FORMAT",
     "PRECISIONS",
     "export_checkpoint",
     "load_checkpoint",
     "load_recognizer",
     "load_synthesizer",
+    "load_vocoder",
     "asr_state",
     "describe_checkpoint",
     "model_state",
     "precision",
     "provenance",
     "tts_state",
+    "vocoder_state",
     "save_checkpoint",
 ]
 
 ASR_FORMAT = "speechseq-asr"
 TTS_FORMAT = "speechseq-tts"
+VOCODER_FORMAT = "speechseq-vocoder"
 VERSION = 1
 _REQUIRED = ("model_config", "feature_config", "tokenizer", "model")
+_REQUIRED_BY_FORMAT = {VOCODER_FORMAT: ("model_config", "feature_config", "model")}  # no text
 # the kind of a checkpoint saved before model configs had one
 _DEFAULT_KIND = {ASR_FORMAT: "recognizer", TTS_FORMAT: "attention"}
 
@@ -101,7 +108,7 @@ def load_checkpoint(path: str | Path, expected_format: str | None = ASR_FORMAT) 
         raise SpeechseqError(f"{path}: not a PyTorch checkpoint file") from None
     if not isinstance(state, dict) or "format" not in state:
         raise SpeechseqError(f"{path}: not a speechseq checkpoint")
-    missing = [k for k in _REQUIRED if k not in state]
+    missing = [k for k in _REQUIRED_BY_FORMAT.get(state["format"], _REQUIRED) if k not in state]
     if missing:
         raise SpeechseqError(
             f"{path}: an incomplete speechseq checkpoint (no {', '.join(missing)})"
@@ -170,7 +177,7 @@ def describe_checkpoint(path: str | Path) -> dict:
     state = load_checkpoint(path, expected_format=None)  # checks the required keys
     weights = state["model"]
     int8_scales = state.get("int8", {}).get("scales", {})
-    tokenizer = state["tokenizer"]
+    tokenizer = state.get("tokenizer")
     train = state.get("train_state") or {}
     return {
         "path": str(path),
@@ -181,7 +188,11 @@ def describe_checkpoint(path: str | Path) -> dict:
         ),
         "dtype": ("torch.int8 (GRU, LSTM, linear) + " if int8_scales else "")
         + str(next((v.dtype for v in weights.values() if v.is_floating_point()), "?")),
-        "units": f"{tokenizer.get('type', '?')}, {_vocabulary_size(tokenizer)} outputs",
+        "units": (
+            f"{tokenizer.get('type', '?')}, {_vocabulary_size(tokenizer)} outputs"
+            if tokenizer is not None
+            else "none (audio out)"
+        ),
         "model_config": state["model_config"],
         "feature_config": state["feature_config"],
         "training": {k: train[k] for k in ("step", "epoch") if k in train} or None,
@@ -222,7 +233,7 @@ def _model_from_state(state: dict, path: str | Path, kinds: tuple[str, ...]) -> 
     """The model a loaded checkpoint describes, in eval mode, with its weights in float32
     (``path`` names it in errors)."""
     try:
-        config = config_from_dict(state["model_config"], _DEFAULT_KIND[state["format"]])
+        config = config_from_dict(state["model_config"], _DEFAULT_KIND.get(state["format"], ""))
     except (KeyError, TypeError, ValueError) as err:
         raise SpeechseqError(f"{path}: a model config this version cannot build ({err})") from None
     if config.kind not in kinds:
@@ -275,7 +286,12 @@ PRECISIONS = ("float32", "float16", "int8")
 
 
 def export_checkpoint(
-    src: str | Path, dst: str | Path, *, precision: str = "float32", **meta: object
+    src: str | Path,
+    dst: str | Path,
+    *,
+    precision: str = "float32",
+    vocoder: str | Path | None = None,
+    **meta: object,
 ) -> Path:
     """Write a release copy of a recognizer or voice checkpoint: weights, configs and tokenizer
     only (no optimizer or training state), plus ``meta`` entries (e.g. ``teacher="flite slt"``)
@@ -287,6 +303,9 @@ def export_checkpoint(
             "int8": the GRU, LSTM and linear layers' weight matrices as int8 with a scale per
             row (:mod:`speechseq.quantization`), a quarter of their float32 size; on a CPU they
             then run on int8 kernels. Measure the error rates of the copy before shipping it.
+        vocoder: a neural vocoder checkpoint for a voice to carry (float16 weights, no training
+            state); the voice then speaks with it by default
+            (:func:`speechseq.tts.vocoder.choose_vocoder`).
 
     Returns:
         ``dst``.
@@ -297,6 +316,10 @@ def export_checkpoint(
     if precision not in PRECISIONS:
         raise SpeechseqError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
     state = load_checkpoint(src, expected_format=None)
+    if state["format"] == VOCODER_FORMAT and precision == "int8":
+        raise SpeechseqError(f"{src}: a vocoder is exported in float16 or float32, not int8")
+    if vocoder is not None:
+        state["vocoder"] = _vocoder_part(vocoder, state, src)
     state.pop("train_state", None)
     state["model"] = dequantize_state(state)
     state.pop("int8", None)
@@ -312,6 +335,21 @@ def export_checkpoint(
     return save_checkpoint(state, dst)
 
 
+def _vocoder_part(vocoder: str | Path, voice: dict, src: str | Path) -> dict:
+    """A vocoder checkpoint as a voice carries it: float16 weights, configs and notes."""
+    if voice["format"] != TTS_FORMAT:
+        raise SpeechseqError(f"{src}: only a voice carries a vocoder")
+    part = load_checkpoint(vocoder, VOCODER_FORMAT)
+    load_vocoder(part)  # it builds
+    mel_keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")
+    theirs, ours = part["feature_config"], voice["feature_config"]
+    if any(theirs.get(k) != ours.get(k) for k in mel_keys):
+        raise SpeechseqError(f"{vocoder}: trained on other mel settings than {src}")
+    weights = {k: v.half() if v.is_floating_point() else v for k, v in part["model"].items()}
+    kept = ("format", "version", "model_config", "feature_config", "provenance", "meta")
+    return {**{k: part[k] for k in kept if k in part}, "model": weights}
+
+
 def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:
     """The model part of a recognizer checkpoint (everything inference needs)."""
     return model_state(ASR_FORMAT, model, feature_config, tokenizer)
@@ -320,3 +358,31 @@ def asr_state(model: Recognizer, feature_config: FeatureConfig, tokenizer: Token
 def tts_state(model: torch.nn.Module, feature_config: FeatureConfig, tokenizer: Tokenizer) -> dict:
     """The model part of a text-to-speech checkpoint (everything synthesis needs)."""
     return model_state(TTS_FORMAT, model, feature_config, tokenizer)
+
+
+def vocoder_state(model: IstftVocoder, feature_config: FeatureConfig) -> dict:
+    """The model part of a vocoder checkpoint: its config, the mel settings (and statistics) it
+    reads, its weights. No tokenizer: a vocoder never sees text."""
+    return {
+        "format": VOCODER_FORMAT,
+        "version": VERSION,
+        "model_config": model.config.to_dict(),
+        "feature_config": feature_config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "provenance": provenance(),
+    }
+
+
+def load_vocoder(source: str | Path | dict) -> tuple[IstftVocoder, FeatureConfig, dict]:
+    """Rebuild a neural vocoder from its checkpoint, or from the ``vocoder`` part a voice
+    checkpoint carries (``speechseq export VOICE --vocoder FILE``).
+
+    Returns:
+        model (in eval mode, float32), the feature config it reads, the raw state.
+    """
+    if isinstance(source, dict):
+        state, where = source, "the voice's vocoder"
+    else:
+        state, where = load_checkpoint(source, VOCODER_FORMAT), source
+    model = cast("IstftVocoder", _model_from_state(state, where, VOCODER_KINDS))
+    return model, FeatureConfig.from_dict(state["feature_config"]), state

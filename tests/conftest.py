@@ -38,7 +38,7 @@ def speak(text: str, voice: str, out: Path, speed: int = 160) -> Path:
 
 # Session fixtures that train a model for half a minute or more: a test that uses one is slow
 # (the fast lane, `pytest -m "not slow and not distributed"`, leaves it out).
-_TRAINING_FIXTURES = {"tts_model_path"}
+_TRAINING_FIXTURES = {"tts_model_path", "vocoder_path"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -219,3 +219,34 @@ def uneven_epochs(monkeypatch):
     yield
     signal.alarm(0)
     signal.signal(signal.SIGALRM, previous)
+
+
+# A neural vocoder small enough to learn TTS_SENTENCES' recordings in ~20 s on one core.
+TINY_VOCODER = {
+    "data.segment_frames": 32,
+    "data.batch_size": 8,
+    "model.dim": 64,
+    "model.intermediate_dim": 128,
+    "model.layers": 3,
+    "train.max_steps": 300,
+    "train.lr": 3e-3,
+    "train.warmup_steps": 20,
+    "train.log_every": 50,
+    "train.checkpoint_every": 1000,
+    "validation.every_steps": 100,
+    "validation.samples": 1,
+}
+
+
+@pytest.fixture(scope="session")
+def vocoder_path(tts_manifest, tmp_path_factory) -> Path:
+    """A tiny neural vocoder trained through the library on the TTS_SENTENCES recordings."""
+    from speechseq.tts.vocoder.train import load_vocoder_config, train_vocoder
+
+    out_dir = tmp_path_factory.mktemp("vocoder")
+    overrides = TINY_VOCODER | {
+        "data.train_manifest": str(tts_manifest),
+        "data.dev_manifest": str(tts_manifest),
+        "train.out_dir": str(out_dir),
+    }
+    return train_vocoder(load_vocoder_config(None, overrides), progress=False)

@@ -1,75 +1,22 @@
-"""Mel spectrogram → waveform. Griffin-Lim first, behind a small interface so that a neural
-vocoder can be added later without touching the synthesizer or the command line.
-
-A vocoder is built from the :class:`~speechseq.features.FeatureConfig` the acoustic model was
-trained on (stored in its checkpoint): it undoes that config's normalisation and log, maps mel
-power back to linear frequencies and recovers a phase.
+"""Griffin-Lim: mel → linear magnitude → iterative phase recovery. No training, and the sound
+of it: phasey and metallic (:class:`~speechseq.tts.vocoder.NeuralVocoder` is the better-sounding
+alternative).
 
 Example:
     >>> vocoder = GriffinLimVocoder(feature_config)
     >>> waveform = vocoder(mel)          # (T, n_mels) → ((T - 1) * hop_length,) samples
-    >>> vocoder.sample_rate
-    16000
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import torch
 import torchaudio.functional as AF
-from torch import nn
 
 from speechseq import functional as F
 from speechseq.features import FeatureConfig
+from speechseq.tts.vocoder.base import Vocoder, mel_to_power
 
-__all__ = ["Vocoder", "GriffinLimVocoder", "mel_to_power"]
-
-
-class Vocoder(nn.Module, ABC):
-    """Features as the acoustic model predicts them → waveform.
-
-    Subclasses implement :meth:`forward`; :attr:`sample_rate` and :attr:`hop_length` say what
-    the output is.
-
-    Args:
-        feature_config: the settings the features were computed with.
-    """
-
-    def __init__(self, feature_config: FeatureConfig) -> None:
-        super().__init__()
-        if feature_config.normalize == "utterance":
-            raise ValueError(
-                "per-utterance normalised features cannot be turned back into audio; "
-                "train text-to-speech with features.normalize global or none"
-            )
-        self.feature_config = feature_config
-
-    @property
-    def sample_rate(self) -> int:
-        return self.feature_config.sample_rate
-
-    @property
-    def hop_length(self) -> int:
-        return self.feature_config.hop_length
-
-    @abstractmethod
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        """Args:
-            features: (T, n_mels) or (B, T, n_mels) features, normalised as ``feature_config``.
-
-        Returns:
-            ((T - 1) * hop_length,) or (B, (T - 1) * hop_length) samples in [-1, 1].
-        """
-
-
-def mel_to_power(features: torch.Tensor, config: FeatureConfig) -> torch.Tensor:
-    """Undo normalisation and log: (..., T, n_mels) features → (..., T, n_mels) mel power."""
-    if config.normalize == "global":
-        mean = torch.tensor(config.mean, dtype=features.dtype, device=features.device)
-        std = torch.tensor(config.std, dtype=features.dtype, device=features.device)
-        features = features * std + mean
-    return (features.exp() - F.LOG_FLOOR).clamp(min=0.0)
+__all__ = ["GriffinLimVocoder"]
 
 
 class GriffinLimVocoder(Vocoder):
