@@ -69,6 +69,13 @@ def export(
             "them), e.g. --note teacher='flite slt'; repeatable."
         ),
     ] = None,
+    vocoder: Annotated[
+        Path | None,
+        typer.Option(
+            help="For a voice: a neural vocoder checkpoint (speechseq train vocoder) for the "
+            "copy to carry and speak with by default."
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace files that exist.")] = False,
 ) -> None:
     """Write a release copy of a recognizer or voice: weights, configs and tokenizer only (no
@@ -82,7 +89,10 @@ def export(
     onnx_out = output.with_suffix(".onnx")
     if onnx and onnx_out == output:
         raise SpeechseqError(f"{output}: name the checkpoint .pt; the ONNX file gets .onnx")
-    is_asr = describe_checkpoint(source)["format"] == "speechseq-asr"
+    fmt = describe_checkpoint(source)["format"]
+    is_asr = fmt == "speechseq-asr"
+    if vocoder is not None and fmt != "speechseq-tts":
+        raise SpeechseqError(f"{source}: --vocoder goes with a voice")
     if onnx and not is_asr:
         raise SpeechseqError(f"{source}: --onnx exports recognizers only")
     # MODEL.decoding.json serves OUTPUT.pt and OUTPUT.onnx alike
@@ -98,7 +108,7 @@ def export(
 
         require("onnx", "ONNX export")
     precision = "int8" if int8 else "float16"
-    written = [export_checkpoint(source, output, precision=precision, **notes)]
+    written = [export_checkpoint(source, output, precision=precision, vocoder=vocoder, **notes)]
     if onnx:
         from speechseq.onnx import export_onnx
 

@@ -1,4 +1,4 @@
-"""Text-to-speech commands: ``synthesize`` and ``train tts``.
+"""Text-to-speech commands: ``synthesize``, ``train tts`` and ``train vocoder``.
 
 Each parses its arguments and calls the library (:mod:`speechseq.tts`).
 """
@@ -64,6 +64,14 @@ def synthesize(
             "--model", "-m", help="Text-to-speech checkpoint (default: the shipped voice)."
         ),
     ] = None,
+    vocoder: Annotated[
+        str | None,
+        typer.Option(
+            help="griffin-lim, or a vocoder checkpoint (speechseq train vocoder). Default: the "
+            "voice's own (the shipped voice carries a neural vocoder; a voice without one uses "
+            "griffin-lim).",
+        ),
+    ] = None,
     overwrite: Annotated[bool, typer.Option(help="Replace audio files that exist.")] = False,
     seed: Annotated[
         int, typer.Option(help="Seeds the randomness kept at inference: same seed, same audio.")
@@ -78,16 +86,38 @@ def synthesize(
             raise SpeechseqError("-o - writes WAV to standard output: pipe or redirect it")
         with tempfile.TemporaryDirectory(prefix="speechseq-") as folder:
             wav = Path(folder) / "stdout.wav"
-            _speak(text, wav, text_file, output_dir, model, overwrite, seed, device, threads, "-")
+            _speak(
+                text,
+                wav,
+                text_file,
+                output_dir,
+                model,
+                vocoder,
+                overwrite,
+                seed,
+                device,
+                threads,
+                "-",
+            )
             with wav.open("rb") as audio:
                 shutil.copyfileobj(audio, sys.stdout.buffer)
             sys.stdout.buffer.flush()
         return
-    _speak(text, output, text_file, output_dir, model, overwrite, seed, device, threads)
+    _speak(text, output, text_file, output_dir, model, vocoder, overwrite, seed, device, threads)
 
 
 def _speak(
-    text, output, text_file, output_dir, model, overwrite, seed, device, threads, shown=None
+    text,
+    output,
+    text_file,
+    output_dir,
+    model,
+    vocoder,
+    overwrite,
+    seed,
+    device,
+    threads,
+    shown=None,
 ) -> None:
     """The synthesis itself; ``shown`` names the output in messages instead of its path."""
     from tqdm import tqdm
@@ -97,7 +127,11 @@ def _speak(
 
     plan = plan_synthesis(text, output, text_file, output_dir, overwrite)
     set_threads(threads)
-    speaker = Speaker.from_pretrained(model, device=device, seed=seed) if plan.todo else None
+    speaker = (
+        Speaker.from_pretrained(model, device=device, seed=seed, vocoder=vocoder)
+        if plan.todo
+        else None
+    )
     sentences = sum(len(speaker.sentences(line)) for line, _ in plan.todo) if speaker else 0
     # a bar over sentences, for long lines and many lines
     bar = tqdm(
@@ -146,6 +180,26 @@ def train_tts_command(
     cfg = load_tts_config(config, parse_overrides(list(ctx.args)))
     with warnings_as_lines():
         best = train_tts(cfg, resume=resume, progress=progress)
+    typer.echo(f"best checkpoint: {best}", err=True)
+
+
+@train_app.command("vocoder", context_settings=TRAIN_CONTEXT)
+@friendly
+def train_vocoder_command(
+    ctx: typer.Context,
+    config: ConfigArgument,
+    resume: ResumeOption = False,
+    progress: ProgressOption = True,
+) -> None:
+    """Train a neural vocoder on a voice's recordings (data.predicted_mels: true fine-tunes it
+    on the voice's own mels, from train.init_from). Extra arguments override the YAML:
+    section.key=value or --section.key value (e.g. train.max_steps=100)."""
+    from speechseq.config import parse_overrides
+    from speechseq.tts.vocoder.train import load_vocoder_config, train_vocoder
+
+    cfg = load_vocoder_config(config, parse_overrides(list(ctx.args)))
+    with warnings_as_lines():
+        best = train_vocoder(cfg, resume=resume, progress=progress)
     typer.echo(f"best checkpoint: {best}", err=True)
 
 

@@ -30,7 +30,7 @@ from speechseq.features import FeatureConfig
 from speechseq.models import Synthesizer
 from speechseq.pretrained import voice_path
 from speechseq.text import Tokenizer, expand_abbreviations, normalize_text
-from speechseq.tts.vocoder import GriffinLimVocoder, Vocoder
+from speechseq.tts.vocoder import GriffinLimVocoder, Vocoder, choose_vocoder
 
 __all__ = ["Speaker", "Synthesis", "split_sentences"]
 
@@ -151,15 +151,26 @@ class Speaker:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path | None = None, device: str = "auto", seed: int | None = 0
+        cls,
+        path: str | Path | None = None,
+        device: str = "auto",
+        seed: int | None = 0,
+        vocoder: str | Path | None = None,
     ) -> Speaker:
-        """Build from a text-to-speech checkpoint (default: the shipped voice)."""
+        """Build from a text-to-speech checkpoint (default: the shipped voice).
+
+        Args:
+            vocoder: None: the voice's own (the neural vocoder its checkpoint carries, else
+                Griffin-Lim); ``"griffin-lim"``; or a vocoder checkpoint file.
+        """
         path = voice_path(path)
         on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
         model, feature_config, tokenizer, state = load_synthesizer(path, int8_kernels=on_cpu)
         parameters = sum(v.numel() for v in state["model"].values())
         log.info("voice %s: %.1f M parameters (%s)", path, parameters / 1e6, precision(state))
-        return cls(model, feature_config, tokenizer, device=device, seed=seed)
+        chosen = choose_vocoder(vocoder, state, feature_config)
+        log.info("vocoder: %s", type(chosen).__name__)
+        return cls(model, feature_config, tokenizer, chosen, device=device, seed=seed)
 
     @property
     def sample_rate(self) -> int:

@@ -119,3 +119,11 @@ def test_onnx_without_its_package_says_what_to_install_and_writes_nothing(tmp_pa
     assert result.exit_code == 2
     assert "needs the onnx package: pip install 'speechseq[onnx]'" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_vocoder_goes_with_a_voice_only(model_path, vocoder_path, tmp_path):
+    out = tmp_path / "x.pt"
+    args = ["export", str(model_path), "-o", str(out), "--vocoder", str(vocoder_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and "--vocoder goes with a voice" in result.stderr
+    assert not out.exists()

@@ -145,3 +145,76 @@ def test_tts_durations_measures_each_character_of_a_manifest(tmp_path):
     assert {a: len(d) for a, d in durations.items()} == {a: len(t) for a, t in texts.items()}
     again = runner.invoke(app, args)
     assert again.exit_code == 2 and "--overwrite" in again.stderr
+
+
+def test_synthesize_with_each_vocoder(tts_model_path, vocoder_path, tmp_path):
+    """--vocoder FILE speaks through the neural vocoder, --vocoder griffin-lim through
+    Griffin-Lim: two different waveforms of the same length; a voice that carries a vocoder
+    (speechseq export --vocoder) uses it without being told."""
+    model = ["--model", str(tts_model_path)]
+    outs = {}
+    for name, choice in [("neural", str(vocoder_path)), ("gl", "griffin-lim")]:
+        outs[name] = tmp_path / f"{name}.wav"
+        args = ["synthesize", "Yes no stop.", "-o", str(outs[name]), *model, "--vocoder", choice]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.stderr
+    neural, _ = sf.read(outs["neural"])
+    gl, _ = sf.read(outs["gl"])
+    assert len(neural) == len(gl) and abs(neural - gl).max() > 0.05
+
+    voice = tmp_path / "voice.pt"
+    exported = runner.invoke(
+        app, ["export", str(tts_model_path), "-o", str(voice), "--vocoder", str(vocoder_path)]
+    )
+    assert exported.exit_code == 0, exported.stderr
+    default = tmp_path / "default.wav"
+    result = runner.invoke(
+        app, ["synthesize", "Yes no stop.", "-o", str(default), "-m", str(voice)]
+    )
+    assert result.exit_code == 0, result.stderr
+    # float16 copies of both networks: the same audio as the neural run, but for rounding
+    assert abs(sf.read(default)[0] - neural).max() < 0.05
+
+
+def test_synthesize_with_a_bad_vocoder_is_one_line(tts_model_path, tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_text("not a checkpoint")
+    for vocoder, message in [(bad, "not a PyTorch checkpoint"), (tmp_path / "no.pt", "no such")]:
+        args = ["synthesize", "hello", "-o", str(tmp_path / "x.wav"), "--vocoder", str(vocoder)]
+        result = runner.invoke(app, [*args, "--model", str(tts_model_path)])
+        assert result.exit_code == 2 and message in _error_line(result)
+    recognizer_as_vocoder = runner.invoke(
+        app,
+        ["synthesize", "hello", "-o", str(tmp_path / "x.wav"), "--model", str(tts_model_path),
+         "--vocoder", str(tts_model_path)],
+    )  # fmt: skip
+    assert recognizer_as_vocoder.exit_code == 2
+    assert "expected speechseq-vocoder" in _error_line(recognizer_as_vocoder)
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_train_vocoder_command(tts_manifest, tmp_path):
+    out_dir = tmp_path / "exp"
+    config = tmp_path / "vocoder.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"train_manifest": str(tts_manifest), "segment_frames": 16},
+                "model": {"dim": 32, "intermediate_dim": 64, "layers": 2},
+                "train": {"out_dir": str(out_dir), "max_steps": 2, "log_every": 1},
+            }
+        )
+    )
+    args = ["train", "vocoder", str(config), "--no-progress"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.stderr
+    assert (out_dir / "best.pt").is_file() and "best checkpoint" in result.stderr
+    assert [
+        json.loads(x)["step"] for x in (out_dir / "metrics.jsonl").read_text().splitlines()
+    ] == [1, 2]
+    again = runner.invoke(app, args)
+    assert again.exit_code == 2 and "--resume" in _error_line(again)
+    resumed = runner.invoke(app, [*args, "--resume", "train.max_steps=3"])
+    assert resumed.exit_code == 0, resumed.stderr
+    rows = (out_dir / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["step"] for x in rows] == [1, 2, 3]
