@@ -15,7 +15,8 @@ checked). Each is normalised (``speechseq.text.normalize_text``), and every syst
 text, one sentence at a time, one system after another:
 
 - ``speechseq``: ``speechseq.tts.speaker.Speaker`` on --model (default: the shipped voice) in this
-  process, seed 0, Griffin-Lim included; start-up = loading the checkpoint (torch already imported).
+  process, seed 0, its vocoder included (--vocoder to choose); start-up = loading the checkpoint
+  and vocoder (torch already imported).
 - ``flite-slt`` (the teacher): the voice the model learned from, called as the recipe's
   ``local/make_voice.py`` calls it: ``flite -voice slt --setf duration_stretch=1.000 -t TEXT -o
   OUT.wav`` on the normalised text. (The recipe's sox step leaves slt's 16 kHz mono 16-bit
@@ -36,12 +37,18 @@ recognizer was trained on the synthetic corpus, whose voices include flite slt, 
 and espeak-ng's ``en`` accent (other variants of it): it knows every reference voice, and
 PocketSphinx is the listener from outside.
 
-Stages (``--stages``): where the voice loses to its teacher. One more row, Griffin-Lim on the
-teacher's own mels (copy synthesis, the voice's feature settings), heard by both listeners like
-the others, and a table of PESQ (wideband), STOI and mel-cepstral distortion of that row against
-the teacher's audio (``benchmarks/voice_quality.py``; ``pesq`` and ``pystoi`` are in the bench
-extra). Rows: the teacher's audio, the vocoder alone (copy synthesis), the acoustic model with
-the vocoder (``speechseq``).
+Stages (``--stages``): where the voice loses to its teacher, stage by stage, each row heard by
+both listeners like the others:
+
+1. the teacher's audio (``flite-slt``);
+2. Griffin-Lim on the teacher's own mels (copy synthesis, the voice's feature settings);
+3. the neural vocoder on the teacher's own mels (if the voice has one, or ``--vocoder FILE``);
+4. the acoustic model + Griffin-Lim (``speechseq + griffin-lim``);
+5. the acoustic model + the neural vocoder (``speechseq``, the voice as it ships).
+
+and a table of PESQ (wideband), STOI and mel-cepstral distortion of rows 2 and 3 against row 1
+(``benchmarks/voice_quality.py``; ``pesq`` and ``pystoi`` are in the bench extra). A copy row's
+RTF is the vocoder's alone.
 
 Robustness: the voice says for each sentence whether its stop token ended it or it ran to the
 length cap (``Synthesis.stopped``). It says nothing of stopping early (attention that jumps to
@@ -81,7 +88,7 @@ from speechseq.metrics import error_counts
 from speechseq.pretrained import char_recognizer_path, default_voice_path
 from speechseq.text import normalize_text
 from speechseq.tts.speaker import Speaker
-from speechseq.tts.vocoder import GriffinLimVocoder
+from speechseq.tts.vocoder import GRIFFIN_LIM, GriffinLimVocoder, NeuralVocoder, Vocoder
 
 SENTENCES = Path(__file__).parent / "data" / "tts_sentences.txt"
 POCKETSPHINX_RATE = 16000  # the rate of its default en-us acoustic model
@@ -94,6 +101,8 @@ WARM_UP = "this sentence warms the caches up and is not timed"
 TEACHER = "flite-slt"
 OURS = "speechseq"
 COPY = "griffin-lim on the teacher's mels"
+NEURAL_COPY = "neural vocoder on the teacher's mels"
+WITH_GRIFFIN_LIM = f"{OURS} + griffin-lim"
 
 
 def _flite(voice: str) -> Callable[[str, str], list[str]]:
@@ -183,10 +192,17 @@ def get_parser() -> argparse.ArgumentParser:
         "(speechseq export voice -o v8.pt --int8): each is a row named after its file.",
     )
     parser.add_argument(
+        "--vocoder",
+        default=None,
+        help="The voice's vocoder: griffin-lim or a vocoder checkpoint (default: the voice's "
+        "own: the neural vocoder it carries, else griffin-lim).",
+    )
+    parser.add_argument(
         "--stages",
         action="store_true",
-        help="Also Griffin-Lim on the teacher's own mels (copy synthesis: what the vocoder alone "
-        "loses), with PESQ, STOI and mel-cepstral distortion against the teacher's audio.",
+        help="Also the vocoders alone on the teacher's own mels (copy synthesis: Griffin-Lim, "
+        "and the neural vocoder if the voice has one), with PESQ, STOI and mel-cepstral "
+        "distortion against the teacher's audio, and the voice with Griffin-Lim.",
     )
     parser.add_argument("--limit", type=int, default=None, help="Only the first N sentences.")
     parser.add_argument("--threads", type=int, default=None, help="Torch CPU threads.")
@@ -205,9 +221,11 @@ def read_sentences(path: Path) -> list[str]:
     return [s for s in sentences if s]
 
 
-def run_speechseq(model: Path, sentences: Sequence[str], name: str = OURS) -> SystemRun:
+def run_speechseq(
+    model: Path, sentences: Sequence[str], name: str = OURS, vocoder: str | None = None
+) -> SystemRun:
     started = time.perf_counter()
-    speaker = Speaker.from_pretrained(model, device="cpu", seed=0)
+    speaker = Speaker.from_pretrained(model, device="cpu", seed=0, vocoder=vocoder)
     loaded = time.perf_counter()
     speaker.speak(WARM_UP)
     waveforms, seconds, stopped = [], [], []
@@ -224,32 +242,46 @@ def run_speechseq(model: Path, sentences: Sequence[str], name: str = OURS) -> Sy
     )
 
 
-def run_copy_synthesis(teacher: SystemRun, model: Path) -> SystemRun:
-    """Griffin-Lim on the teacher's own mels (the voice's feature settings): stage 2 of the
-    issue's table, the vocoder without the acoustic model."""
+def neural_vocoder(model: Path, choice: str | None) -> NeuralVocoder | None:
+    """The neural vocoder the voice speaks with (its own, or ``choice``), if any."""
+    if choice == GRIFFIN_LIM:
+        return None
+    config, _, state = load_synthesizer(model, int8_kernels=False)[1:]
+    if choice is not None:
+        return NeuralVocoder.from_file(choice, config)
+    return NeuralVocoder.from_file(state["vocoder"], config) if "vocoder" in state else None
+
+
+def run_copy_synthesis(
+    teacher: SystemRun, model: Path, vocoder: Vocoder | None = None, name: str = COPY
+) -> SystemRun:
+    """A vocoder (default: Griffin-Lim) on the teacher's own mels (the voice's feature
+    settings): stages 2 and 3 of the table, the vocoder without the acoustic model."""
     config = load_synthesizer(model, int8_kernels=False)[1]
     audio = [resample(w, teacher.sample_rate, config.sample_rate) for w in teacher.waveforms]
-    waveforms, seconds = copy_synthesis(audio, GriffinLimVocoder(config), config)
-    return SystemRun(COPY, waveforms, config.sample_rate, seconds)
+    copy_synthesis(audio[:1], vocoder or GriffinLimVocoder(config), config)  # warm caches
+    waveforms, seconds = copy_synthesis(audio, vocoder or GriffinLimVocoder(config), config)
+    return SystemRun(name, waveforms, config.sample_rate, seconds)
 
 
-def print_copy_quality(teacher: SystemRun, copy: SystemRun, model: Path) -> dict:
+def copy_quality(teacher: SystemRun, copy: SystemRun, model: Path) -> dict:
     """PESQ (wideband), STOI and MCD of copy synthesis against the teacher's audio."""
     config = load_synthesizer(model, int8_kernels=False)[1]
     pairs = [
         (resample(t, teacher.sample_rate, PESQ_RATE), resample(c, copy.sample_rate, PESQ_RATE))
         for t, c in zip(teacher.waveforms, copy.waveforms, strict=True)
     ]
-    scores = {
+    return {
         "pesq_wb": statistics.mean(pesq_wb(t, c) for t, c in pairs),
         "stoi": statistics.mean(stoi(t, c, PESQ_RATE) for t, c in pairs),
         "mcd_db": statistics.mean(mel_cepstral_distortion(t, c, config) for t, c in pairs),
     }
-    print(
-        f"\n| against the teacher's audio | PESQ (wb) | STOI | MCD dB |\n|---|---:|---:|---:|\n"
-        f"| {COPY} | {scores['pesq_wb']:.2f} | {scores['stoi']:.3f} | {scores['mcd_db']:.2f} |"
-    )
-    return scores
+
+
+def print_copy_quality(scores: dict[str, dict]) -> None:
+    print("\n| against the teacher's audio | PESQ (wb) | STOI | MCD dB |\n|---|---:|---:|---:|")
+    for name, s in scores.items():
+        print(f"| {name} | {s['pesq_wb']:.2f} | {s['stoi']:.3f} | {s['mcd_db']:.2f} |")
 
 
 def _speak(name: str, text: str, out: Path) -> float:
@@ -563,21 +595,29 @@ def run(args: argparse.Namespace) -> None:
     print(f"voice: {model}\nrecognizer: {recognizer}")
     print(f"sentences: {args.sentences}: {len(sentences)} ({long_count} of {LONG_WORDS}+ words)")
 
-    runs = [run_speechseq(Path(model), sentences)]
+    runs = [run_speechseq(Path(model), sentences, vocoder=args.vocoder)]
     with tempfile.TemporaryDirectory(prefix="bench-tts-") as scratch:
         for name in [TEACHER, *references]:
             folder = Path(scratch) / name
             folder.mkdir()
             runs.append(run_command(name, sentences, folder))
     runs += [run_speechseq(path, sentences, f"{OURS} ({path.name})") for path in args.also]
+    copies = []
     if args.stages:
-        runs.append(run_copy_synthesis(runs[1], Path(model)))
+        copies.append(run_copy_synthesis(runs[1], Path(model)))
+        neural = neural_vocoder(Path(model), args.vocoder)
+        if neural is not None:
+            copies.append(run_copy_synthesis(runs[1], Path(model), neural, NEURAL_COPY))
+            runs.append(run_speechseq(Path(model), sentences, WITH_GRIFFIN_LIM, GRIFFIN_LIM))
+        runs += copies
     measure_durations(runs)
     listen(runs, Path(recognizer), not args.no_pocketsphinx)
     score(runs, sentences)
 
     print_table(runs)
-    quality = print_copy_quality(runs[1], runs[-1], Path(model)) if args.stages else None
+    quality = {c.name: copy_quality(runs[1], c, Path(model)) for c in copies} or None
+    if quality:
+        print_copy_quality(quality)
     lengths = by_length(runs, sentences)
     if long_count and long_count < len(sentences):
         print_by_length(lengths)

@@ -15,12 +15,17 @@
 #          validation logs RECOGNIZER's CER on free-running dev sentences, if it exists
 # Stage 4: speechseq export of best.pt (float16 weights and configs only) to
 #          speechseq/pretrained/tts-default.pt
+# Stage 5: the neural vocoder on the recordings' own mels (hparams/vocoder.yaml -> exp/vocoder;
+#          needs pip install 'speechseq[bench]' for its PESQ validation)
+# Stage 6: fine-tuned on the shipped voice's own mels of the same recordings
+#          (hparams/vocoder_finetune.yaml -> exp/vocoder_finetune)
+# Stage 7: the shipped voice carries the fine-tuned vocoder (speechseq export --vocoder)
 # Extra arguments after the options go to `speechseq train tts` as overrides (section.key=value).
 set -euo pipefail
 cd "$(dirname "$0")"
 
 stage=1
-stop_stage=4
+stop_stage=7
 while [ $# -gt 0 ]; do
   case "$1" in
     --stage) stage=$2; shift 2 ;;
@@ -66,4 +71,23 @@ fi
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
   speechseq export "$exp_dir/best.pt" -o ../../../speechseq/pretrained/tts-default.pt \
     --note teacher="flite slt" --overwrite
+fi
+
+shipped=../../../speechseq/pretrained/tts-default.pt
+if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
+  speechseq train vocoder hparams/vocoder.yaml --resume "data.voice=$shipped"
+fi
+
+if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
+  for part in train dev; do
+    if [ ! -f "data/$part.durations.jsonl" ]; then
+      echo "error: data/$part.durations.jsonl is missing: run stage 2 first" >&2
+      exit 2
+    fi
+  done
+  speechseq train vocoder hparams/vocoder_finetune.yaml --resume "data.voice=$shipped"
+fi
+
+if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
+  speechseq export "$shipped" --vocoder exp/vocoder_finetune/best.pt -o "$shipped" --overwrite
 fi
