@@ -198,6 +198,16 @@ def describe_checkpoint(path: str | Path) -> dict:
         "training": {k: train[k] for k in ("step", "epoch") if k in train} or None,
         "provenance": state.get("provenance"),
         "meta": state.get("meta"),
+        "vocoder": _describe_vocoder(state["vocoder"]) if "vocoder" in state else None,
+    }
+
+
+def _describe_vocoder(part: dict) -> dict:
+    """What a voice's own vocoder is (``speechseq export --vocoder``)."""
+    return {
+        "kind": part["model_config"].get("kind", "?"),
+        "parameters": sum(v.numel() for v in part["model"].values() if v.is_floating_point()),
+        "meta": part.get("meta"),
     }
 
 

@@ -50,6 +50,12 @@ def info(
         "  made by     "
         + (", ".join(f"{k} {v}" for k, v in made.items()) if made else "not recorded")
     )
+    vocoder = described["vocoder"]
+    if vocoder is not None:
+        typer.echo(
+            f"  vocoder     {vocoder['kind']}, {vocoder['parameters'] / 1e6:.2f} M parameters "
+            f"(its notes: {json.dumps(vocoder['meta'], default=str)})"
+        )
     if described["meta"]:
         typer.echo("  notes       " + json.dumps(described["meta"], default=str))
     typer.echo("  model       " + json.dumps(described["model_config"]))

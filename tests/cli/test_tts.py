@@ -172,6 +172,10 @@ def test_synthesize_with_each_vocoder(tts_model_path, vocoder_path, tmp_path):
         app, ["synthesize", "Yes no stop.", "-o", str(default), "-m", str(voice)]
     )
     assert result.exit_code == 0, result.stderr
+    described = runner.invoke(app, ["info", str(voice)])
+    assert described.exit_code == 0 and "vocoder     istft" in described.stdout
+    alone = runner.invoke(app, ["info", str(vocoder_path)])
+    assert "speechseq-vocoder: istft" in alone.stdout and "none (audio out)" in alone.stdout
     # float16 copies of both networks: the same audio as the neural run, but for rounding
     assert abs(sf.read(default)[0] - neural).max() < 0.05
 
