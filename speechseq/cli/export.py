@@ -53,6 +53,12 @@ def export(
             "their size); default: float16 (half the size, same speed as float32).",
         ),
     ] = False,
+    float32: Annotated[
+        bool,
+        typer.Option(
+            "--float32", help="Keep float32 weights (the same numbers as MODEL, twice the size)."
+        ),
+    ] = False,
     onnx: Annotated[
         bool,
         typer.Option(
@@ -107,7 +113,9 @@ def export(
         from speechseq.onnx import require
 
         require("onnx", "ONNX export")
-    precision = "int8" if int8 else "float16"
+    if int8 and float32:
+        raise SpeechseqError("choose one of --int8 and --float32")
+    precision = "int8" if int8 else "float32" if float32 else "float16"
     written = [export_checkpoint(source, output, precision=precision, vocoder=vocoder, **notes)]
     if onnx:
         from speechseq.onnx import export_onnx

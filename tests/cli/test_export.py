@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from speechseq.checkpoint import load_checkpoint
@@ -127,3 +128,14 @@ def test_vocoder_goes_with_a_voice_only(model_path, vocoder_path, tmp_path):
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and "--vocoder goes with a voice" in result.stderr
     assert not out.exists()
+
+
+def test_float32_keeps_the_numbers_and_excludes_int8(tts_model_path, tmp_path):
+    out = tmp_path / "voice.pt"
+    result = runner.invoke(app, ["export", str(tts_model_path), "-o", str(out), "--float32"])
+    assert result.exit_code == 0, result.stderr
+    want, got = load_checkpoint(tts_model_path, None)["model"], load_checkpoint(out, None)["model"]
+    assert all(torch.equal(got[k], v) for k, v in want.items())
+    args = ["export", str(tts_model_path), "-o", str(tmp_path / "x.pt"), "--int8", "--float32"]
+    both = runner.invoke(app, args)
+    assert both.exit_code == 2 and "choose one of --int8 and --float32" in both.stderr
