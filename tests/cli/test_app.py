@@ -67,6 +67,7 @@ def test_info_describes_a_shipped_model():
     described = json.loads(voice.stdout)
     assert (described["format"], described["kind"]) == ("speechseq-tts", "duration")
     assert described["parameters"] > 1e6 and described["training"] is None
+    assert described["vocoder"]["kind"] == "istft"  # it speaks through its neural vocoder
 
 
 def test_a_new_checkpoint_records_what_made_it(model_path):

@@ -19,7 +19,8 @@
 #          needs pip install 'speechseq[bench]' for its PESQ validation)
 # Stage 6: fine-tuned on the shipped voice's own mels of the same recordings
 #          (hparams/vocoder_finetune.yaml -> exp/vocoder_finetune)
-# Stage 7: the shipped voice carries the fine-tuned vocoder (speechseq export --vocoder)
+# Stage 7: the shipped voice carries the vocoder (speechseq export --vocoder; default stage 5's,
+#          VOCODER=... for another)
 # Extra arguments after the options go to `speechseq train tts` as overrides (section.key=value).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -74,6 +75,9 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
 fi
 
 shipped=../../../speechseq/pretrained/tts-default.pt
+# the vocoder stage 7 ships: stage 5's. Stage 6's fine-tune on the voice's mels measured worse
+# (RESULTS.md, 2026-12-04); VOCODER=exp/vocoder_finetune/best.pt ships it instead.
+vocoder=${VOCODER:-exp/vocoder/best.pt}
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   speechseq train vocoder hparams/vocoder.yaml --resume "data.voice=$shipped"
 fi
@@ -89,5 +93,5 @@ if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
 fi
 
 if [ "$stage" -le 7 ] && [ "$stop_stage" -ge 7 ]; then
-  speechseq export "$shipped" --vocoder exp/vocoder_finetune/best.pt -o "$shipped" --overwrite
+  speechseq export "$shipped" --float32 --vocoder "$vocoder" -o "$shipped" --overwrite
 fi
