@@ -228,7 +228,7 @@ TINY_VOCODER = {
     "model.dim": 64,
     "model.intermediate_dim": 128,
     "model.layers": 3,
-    "train.max_steps": 300,
+    "train.max_steps": 400,
     "train.lr": 3e-3,
     "train.warmup_steps": 20,
     "train.log_every": 50,

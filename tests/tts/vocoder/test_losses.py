@@ -5,6 +5,7 @@ import torch
 
 from speechseq.models.vocoder import IstftVocoderConfig
 from speechseq.tts.config import tts_feature_config
+from speechseq.tts.vocoder.data import VocoderCorpus
 from speechseq.tts.vocoder.losses import (
     VocoderLoss,
     VocoderLossConfig,
@@ -12,7 +13,6 @@ from speechseq.tts.vocoder.losses import (
     phase_losses,
     spectral_convergence,
 )
-from speechseq.tts.vocoder.train import VocoderCorpus
 
 
 def test_anti_wrap_is_the_distance_of_angles():

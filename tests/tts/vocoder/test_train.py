@@ -13,13 +13,9 @@ from speechseq.models import DurationSynthesizer, DurationSynthesizerConfig
 from speechseq.text import CharTokenizer
 from speechseq.tts.config import tts_feature_config
 from speechseq.tts.vocoder import NeuralVocoder
+from speechseq.tts.vocoder.data import load_corpus
 from speechseq.tts.vocoder.losses import VocoderLoss
-from speechseq.tts.vocoder.train import (
-    VocoderDataConfig,
-    load_corpus,
-    load_vocoder_config,
-    train_vocoder,
-)
+from speechseq.tts.vocoder.train import VocoderDataConfig, load_vocoder_config, train_vocoder
 
 
 def _rows(out_dir: Path) -> list[dict]:
@@ -28,18 +24,20 @@ def _rows(out_dir: Path) -> list[dict]:
 
 def test_a_tiny_vocoder_learns_its_recordings(vocoder_path):
     """Copy synthesis of the training recordings: spectral convergence (at the vocoder's STFT)
-    from ~1 untrained to under 0.5 in 300 steps (0.41-0.44 measured), log-mel L1 under 0.65."""
+    from over 0.55 after 100 steps to under 0.5 after 400 (0.41 measured on 1 thread; 0.50
+    after 300 on 2), log-mel L1 under 0.65."""
     out_dir = vocoder_path.parent
     dev = [r for r in _rows(out_dir) if "dev_sc" in r]
-    assert [r["step"] for r in dev] == [100, 200, 300]
+    assert [r["step"] for r in dev] == [100, 200, 300, 400]
     assert dev[0]["dev_sc"] > 0.55 and dev[-1]["dev_sc"] < 0.5 and dev[-1]["dev_mel"] < 0.65
     assert all("loss" in r and "phase_gd" in r for r in _rows(out_dir) if "dev_sc" not in r)
     assert sorted(p.name for p in (out_dir / "samples").iterdir()) == [
         "step-000100",
         "step-000200",
         "step-000300",
+        "step-000400",
     ]
-    assert (out_dir / "spectrograms" / "step-000300.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out_dir / "spectrograms" / "step-000400.png").read_bytes()[:4] == b"\x89PNG"
     state = torch.load(vocoder_path, weights_only=True)
     assert state["format"] == "speechseq-vocoder" and "train_state" not in state
     assert "optimizer" in torch.load(out_dir / "last.pt", weights_only=True)["train_state"]
