@@ -258,9 +258,10 @@ def run_copy_synthesis(
     """A vocoder (default: Griffin-Lim) on the teacher's own mels (the voice's feature
     settings): stages 2 and 3 of the table, the vocoder without the acoustic model."""
     config = load_synthesizer(model, int8_kernels=False)[1]
+    vocoder = vocoder or GriffinLimVocoder(config)
     audio = [resample(w, teacher.sample_rate, config.sample_rate) for w in teacher.waveforms]
-    copy_synthesis(audio[:1], vocoder or GriffinLimVocoder(config), config)  # warm caches
-    waveforms, seconds = copy_synthesis(audio, vocoder or GriffinLimVocoder(config), config)
+    copy_synthesis(audio[:1], vocoder, config)  # warm caches
+    waveforms, seconds = copy_synthesis(audio, vocoder, config)
     return SystemRun(name, waveforms, config.sample_rate, seconds)
 
 

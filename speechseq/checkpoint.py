@@ -351,9 +351,8 @@ def _vocoder_part(vocoder: str | Path, voice: dict, src: str | Path) -> dict:
         raise SpeechseqError(f"{src}: only a voice carries a vocoder")
     part = load_checkpoint(vocoder, VOCODER_FORMAT)
     load_vocoder(part)  # it builds
-    mel_keys = ("sample_rate", "n_fft", "win_length", "hop_length", "n_mels", "f_min", "f_max")
-    theirs, ours = part["feature_config"], voice["feature_config"]
-    if any(theirs.get(k) != ours.get(k) for k in mel_keys):
+    theirs = FeatureConfig.from_dict(part["feature_config"])
+    if theirs.mel_settings() != FeatureConfig.from_dict(voice["feature_config"]).mel_settings():
         raise SpeechseqError(f"{vocoder}: trained on other mel settings than {src}")
     weights = {k: v.half() if v.is_floating_point() else v for k, v in part["model"].items()}
     kept = ("format", "version", "model_config", "feature_config", "provenance", "meta")

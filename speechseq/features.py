@@ -70,6 +70,11 @@ class FeatureConfig:
         """A copy holding corpus statistics (n_mels,) each, for global normalisation."""
         return replace(self, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
 
+    def mel_settings(self) -> FeatureConfig:
+        """The settings that make two configs' mels the same thing, without their
+        normalisation: equal for a voice and a vocoder that fit each other."""
+        return replace(self, normalize="none", mean=(), std=())
+
 
 class FeatureExtractor(nn.Module):
     """Waveform → normalised log-mel features.

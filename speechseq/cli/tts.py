@@ -81,34 +81,34 @@ def synthesize(
 ) -> None:
     """Speak TEXT into a file (-o out.wav), or each line of --text-file into --output-dir.
     Long text is split into sentences, joined with short pauses."""
+    speak = functools.partial(
+        _speak,
+        text=text,
+        text_file=text_file,
+        output_dir=output_dir,
+        model=model,
+        vocoder=vocoder,
+        overwrite=overwrite,
+        seed=seed,
+        device=device,
+        threads=threads,
+    )
     if output == Path("-"):
         if sys.stdout.isatty():
             raise SpeechseqError("-o - writes WAV to standard output: pipe or redirect it")
         with tempfile.TemporaryDirectory(prefix="speechseq-") as folder:
             wav = Path(folder) / "stdout.wav"
-            _speak(
-                text,
-                wav,
-                text_file,
-                output_dir,
-                model,
-                vocoder,
-                overwrite,
-                seed,
-                device,
-                threads,
-                "-",
-            )
+            speak(wav, shown="-")
             with wav.open("rb") as audio:
                 shutil.copyfileobj(audio, sys.stdout.buffer)
             sys.stdout.buffer.flush()
         return
-    _speak(text, output, text_file, output_dir, model, vocoder, overwrite, seed, device, threads)
+    speak(output)
 
 
 def _speak(
-    text,
     output,
+    text,
     text_file,
     output_dir,
     model,

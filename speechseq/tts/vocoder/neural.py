@@ -8,7 +8,6 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,11 +22,6 @@ from speechseq.tts.vocoder.griffin_lim import GriffinLimVocoder
 __all__ = ["GRIFFIN_LIM", "NeuralVocoder", "choose_vocoder"]
 
 GRIFFIN_LIM = "griffin-lim"
-
-
-def _mel_settings(config: FeatureConfig) -> FeatureConfig:
-    """The settings that make two mel spectrograms the same thing (not their normalisation)."""
-    return replace(config, normalize="none", mean=(), std=())
 
 
 class NeuralVocoder(Vocoder):
@@ -55,10 +49,10 @@ class NeuralVocoder(Vocoder):
     ) -> None:
         feature_config = feature_config or vocoder_features
         super().__init__(feature_config)
-        if _mel_settings(feature_config) != _mel_settings(vocoder_features):
+        if feature_config.mel_settings() != vocoder_features.mel_settings():
             raise SpeechseqError(
                 "the vocoder was trained on other mel settings than the voice's "
-                f"({_mel_settings(vocoder_features)} vs {_mel_settings(feature_config)})"
+                f"({vocoder_features.mel_settings()} vs {feature_config.mel_settings()})"
             )
         self.model = model.eval()
         self.vocoder_features = vocoder_features

@@ -34,6 +34,7 @@ from speechseq.checkpoint import (
     VOCODER_FORMAT,
     load_checkpoint,
     load_vocoder,
+    save_checkpoint,
     vocoder_state,
 )
 from speechseq.config import TrainingConfig, build_section, read_experiment
@@ -48,7 +49,7 @@ from speechseq.training import prepare_out_dir
 from speechseq.tts.config import tts_feature_config
 from speechseq.tts.plotting import alignment_image, write_png
 from speechseq.tts.vocoder.data import VocoderCorpus, VocoderDataConfig, load_corpus
-from speechseq.tts.vocoder.losses import VocoderLoss, VocoderLossConfig
+from speechseq.tts.vocoder.losses import VocoderLoss, VocoderLossConfig, spectral_convergence
 
 __all__ = [
     "VocoderDataConfig",
@@ -193,11 +194,12 @@ def validate_vocoder(
         target = waveform[: pred.numel()]
         pred_mel, target_mel = loss.log_mel(pred), loss.log_mel(target)  # (T, n_mels)
         sums["dev_mel"] += float((pred_mel - target_mel).abs().mean())
-        window = loss.model_window
-        n_fft = model.config.n_fft
-        p = torch.stft(pred, n_fft, model.config.hop_length, n_fft, window, return_complex=True)
-        t = torch.stft(target, n_fft, model.config.hop_length, n_fft, window, return_complex=True)
-        sums["dev_sc"] += float(torch.linalg.norm(t.abs() - p.abs()) / torch.linalg.norm(t.abs()))
+        c = model.config
+        p, t = (
+            torch.stft(x, c.n_fft, c.hop_length, c.n_fft, loss.model_window, return_complex=True)
+            for x in (pred, target)
+        )
+        sums["dev_sc"] += float(spectral_convergence(p.abs(), t.abs()))
         if config.pesq:
             pesqs.append(_pesq(target, pred, rate))
         if out_dir is not None and i < config.samples:
@@ -318,8 +320,6 @@ def train_vocoder(
                 "config": config.to_dict(),
             }
         ckpt["meta"] = {"step": step, "compute_seconds": round(compute), **(meta or {})}
-        from speechseq.checkpoint import save_checkpoint
-
         save_checkpoint(ckpt, out_dir / name)
 
     total = tc.max_steps or 1
