@@ -207,6 +207,11 @@ def test_pieces_round_trip_and_word_initial_pieces(pieces):
     assert len(pieces.encode("the cat sat on the mat")) < len("the cat sat on the mat") / 2
 
 
+def test_pieces_encode_many_is_encode_of_each(pieces):
+    texts = ["the cat", "zebra", "", "a dog sat on the mat", "the the"]
+    assert pieces.encode_many(texts) == [pieces.encode(t) for t in texts]
+
+
 def test_pieces_drop_what_they_cannot_spell_and_skip_blanks(pieces):
     assert pieces.decode(pieces.encode("the zebra")) == " the ea"  # z, b, r were never seen
     assert pieces.decode(pieces.encode("the zoo")) == " the oo"  # and "z" takes no space along

@@ -1,18 +1,29 @@
 """Tests for speechseq.asr.beam: beam search without an LM is greedy decoding; with a word LM it
-turns an acoustically ambiguous non-word into the LM's word."""
+turns an acoustically ambiguous non-word into the LM's word; it finds what torchaudio's wrapper of
+the same flashlight search found, from NumPy or torch log-probs, without importing torch."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
-from speechseq.asr.beam import BeamSearchDecoder
+from speechseq.asr.beam import BeamHypothesis, BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, greedy_decode, make_decoder
-from speechseq.asr.lm import build_arpa
+from speechseq.asr.lm import arpa_words, build_arpa
 from speechseq.errors import SpeechseqError
-from speechseq.text import BLANK, UNK, CharTokenizer, train_piece_tokenizer
+from speechseq.text import (
+    BLANK,
+    UNK,
+    WORD_START,
+    CharTokenizer,
+    PieceTokenizer,
+    Tokenizer,
+    train_piece_tokenizer,
+)
 
 TOK = CharTokenizer()
 LM_TEXT = ["the cat sat on the mat", "the cat sat", "a cat sat on a hat", "i like my hat"]
@@ -228,3 +239,110 @@ def test_tokens_tried_per_frame(lm_path):
     assert decode(last) != "the cat sat"
     with pytest.raises(SpeechseqError, match="at least 1"):
         BeamSearchDecoder(PIECES, beam_size_token=0)
+
+
+# --- the same search as torchaudio's ctc_decoder, without torch -------------------------------
+
+
+def _torchaudio_decode(
+    tokenizer: Tokenizer, lm, tmp_path, log_probs: torch.Tensor, lengths: torch.Tensor, **options
+) -> list[BeamHypothesis]:
+    """What BeamSearchDecoder gave when it wrapped torchaudio's ``ctc_decoder``: a lexicon file
+    of the LM's words, one search per utterance (characters: plus a closing "|" frame), the
+    best path's tokens read back as text and start frames."""
+    from torchaudio.models.decoder import ctc_decoder
+
+    def spelling(word: str) -> str:
+        if isinstance(tokenizer, PieceTokenizer):
+            return " ".join(tokenizer.spell(word))
+        return " ".join(word) + " |"
+
+    pieces = isinstance(tokenizer, PieceTokenizer)
+    spellable = set(tokenizer.symbols) - {" "}
+    lexicon = tmp_path / "lexicon.txt"
+    words = [w for w in arpa_words(lm) if set(w) <= spellable]
+    lexicon.write_text("".join(f"{w}\t{spelling(w)}\n" for w in words))
+    tokens = ["|" if s == " " else s for s in tokenizer.vocab]
+    separator = tokens.index(UNK if pieces else "|")
+    decoder = ctc_decoder(
+        lexicon=str(lexicon), tokens=tokens, lm=str(lm), blank_token=BLANK,
+        sil_token=tokens[separator], **options,
+    )  # fmt: skip
+    end = torch.full((1, len(tokens)), -1e9)
+    end[0, separator] = 0.0
+    found = []
+    for b, length in enumerate(lengths.tolist()):
+        frames = log_probs[b, :length]
+        best = decoder((frames if pieces else torch.cat([frames, end])).unsqueeze(0))[0][0]
+        text, starts = "", []
+        for token, step in zip(best.tokens.tolist(), best.timesteps.tolist(), strict=True):
+            if token == separator or not 0 <= step - 1 < length:
+                text += " "
+            else:
+                text += tokenizer.vocab[token].replace(WORD_START, " ")
+                starts.append(step - 1)
+        found.append(BeamHypothesis(" ".join(text.split()), best.score, tuple(starts)))
+    return found
+
+
+@pytest.mark.parametrize("tokenizer", [TOK, PIECES], ids=["characters", "pieces"])
+def test_same_search_as_torchaudio(tokenizer, tmp_path):
+    """On continuous random log-probs; where scores tie exactly (peaked made-up frames), the
+    order flashlight keeps ties in follows memory addresses, in torchaudio's wrapper too."""
+    # words of several pieces too ("cats": "▁cat" "s"), so their trie paths and scores count
+    more = ["the cats like these hats", "this kitten sat on those mats", "that shy kitten"]
+    lm_path = build_arpa([*LM_TEXT, *more], tmp_path / "lm.arpa", order=3).path
+    g = torch.Generator().manual_seed(0)
+    log_probs = (3 * torch.randn(6, 30, len(tokenizer), generator=g)).log_softmax(-1)
+    lengths = torch.tensor([30, 29, 17, 8, 3, 1])
+    options: dict = dict(beam_size=10, beam_size_token=8, beam_threshold=25.0, lm_weight=1.5)
+    ours = BeamSearchDecoder(tokenizer, lm=lm_path, word_bonus=0.5, **options)
+    theirs = _torchaudio_decode(
+        tokenizer, lm_path, tmp_path, log_probs, lengths, word_score=0.5, **options
+    )
+    found = ours.decode(log_probs, lengths)
+    assert [h.text for h in found] == [h.text for h in theirs]
+    assert [h.frames for h in found] == [h.frames for h in theirs]
+    assert [h.score for h in found] == pytest.approx([h.score for h in theirs], abs=1e-4)
+    assert len({h.text for h in found}) > 3  # words were found, not one empty answer
+
+
+@pytest.mark.parametrize("tokenizer", [TOK, PIECES], ids=["characters", "pieces"])
+def test_numpy_and_torch_give_the_same(tokenizer, lm_path):
+    g = torch.Generator().manual_seed(1)
+    log_probs = (3 * torch.randn(3, 20, len(tokenizer), generator=g)).log_softmax(-1)
+    log_probs[0, :, 5] = -torch.inf  # floored as from torch
+    lengths = torch.tensor([20, 11, 0])
+    for decoder in (BeamSearchDecoder(tokenizer, lm=lm_path), BeamSearchDecoder(tokenizer)):
+        expected = decoder.decode(log_probs, lengths)
+        assert decoder.decode(log_probs.numpy(), lengths.numpy().astype(np.int32)) == expected
+        float64 = log_probs.double().numpy()
+        assert decoder.decode(float64, lengths.numpy()) == expected
+        # a view that is not C-contiguous
+        transposed = np.ascontiguousarray(float64.transpose(1, 0, 2)).transpose(1, 0, 2)
+        assert decoder.decode(transposed, lengths.numpy()) == expected
+        assert decoder(log_probs.numpy(), lengths.numpy()) == [h.text for h in expected]
+    with pytest.raises(SpeechseqError, match="whole numbers"):
+        decoder.decode(log_probs.numpy(), lengths.numpy().astype(float))
+    with pytest.raises(SpeechseqError, match="NaN"):
+        decoder.decode(np.full((1, 2, len(tokenizer)), np.nan), np.array([2]))
+
+
+def test_decodes_numpy_without_torch(lm_path):
+    code = f"""
+import sys
+import numpy as np
+from speechseq.asr.beam import BeamSearchDecoder
+from speechseq.text import CharTokenizer
+
+tok = CharTokenizer()
+spoken = "the_ cat_ sat"
+log_probs = np.full((1, len(spoken), len(tok)), -10.0)  # (B, T, V)
+for t, ch in enumerate(spoken):
+    log_probs[0, t, tok.blank_id if ch == "_" else tok.encode(ch)[0]] = 0.0
+decoder = BeamSearchDecoder(tok, lm={str(lm_path)!r}, beam_size=10)
+assert decoder(log_probs, np.array([len(spoken)])) == ["the cat sat"]
+assert "torch" not in sys.modules, "torch was imported"
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
