@@ -5,11 +5,12 @@
 
 Each row runs one command N times, one after another, and reports the median, min and max wall
 seconds from launch to exit: ``speechseq --help``, ``speechseq transcribe FILE`` with the default
-decoder (beam + LM for the shipped model) and with ``--decoder greedy``, and, as the floor under
-every command that runs a model, ``python -c "import torch"`` and ``python -c "import
-speechseq.cli"``. ``--baseline-code DIR`` adds the two transcribe rows for another speechseq
-source tree (on PYTHONPATH, with its own shipped model), for a ratio in the same run. Timings only
-mean something on an otherwise idle machine: the load average is printed.
+decoder (beam + LM for the shipped model) and with ``--decoder greedy``, each as it runs by
+default (a short file: ONNX Runtime, no torch) and with ``--engine torch``, and, as floors,
+``python -c "import torch"`` and ``python -c "import speechseq.cli"``. ``--baseline-code DIR``
+adds the two transcribe rows for another speechseq source tree (on PYTHONPATH, with its own
+shipped model), for a ratio in the same run. Timings only mean something on an otherwise idle
+machine: the load average is printed.
 """
 
 from __future__ import annotations
@@ -62,6 +63,16 @@ def main() -> None:
         (
             "speechseq transcribe FILE --decoder greedy",
             [*cli, "transcribe", str(args.audio), "--decoder", "greedy"],
+            None,
+        ),
+        (
+            "speechseq transcribe FILE --engine torch",
+            [*cli, "transcribe", str(args.audio), "--engine", "torch"],
+            None,
+        ),
+        (
+            "speechseq transcribe FILE --engine torch --decoder greedy",
+            [*cli, "transcribe", str(args.audio), "--engine", "torch", "--decoder", "greedy"],
             None,
         ),
     ]

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 from speechseq.errors import SpeechseqError
 
 if TYPE_CHECKING:
-    from speechseq.asr.transcriber import Transcriber, TranscriptionResult
+    from speechseq.asr.result import TranscriptionResult
+    from speechseq.asr.transcriber import Transcriber
     from speechseq.tts.speaker import Speaker
 
 __all__ = ["SpeechseqError", "Speaker", "Transcriber", "TranscriptionResult", "__version__"]
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Transcriber": "speechseq.asr.transcriber",
-    "TranscriptionResult": "speechseq.asr.transcriber",
+    "TranscriptionResult": "speechseq.asr.result",
     "Speaker": "speechseq.tts.speaker",
 }
 

@@ -2,6 +2,8 @@
 
 Everything libsndfile reads (wav, flac, ogg, mp3 on recent builds, …) is supported. Bad input
 raises :class:`~speechseq.errors.SpeechseqError` naming the file and what is wrong with it.
+torch loads only when a function returning a tensor runs: :func:`read_mono` and the checks
+serve the torch-free path (:mod:`speechseq.asr.lite`).
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ import struct
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import soundfile as sf
-import torch
-import torchaudio.functional as AF
 
 from speechseq.errors import SpeechseqError
 from speechseq.ffmpeg import INSTALL_HINT, ffmpeg_available, open_ffmpeg
 
+if TYPE_CHECKING:
+    import torch
+
 __all__ = [
     "load_audio",
+    "read_mono",
     "stream_audio",
     "AudioWriter",
     "save_audio",
@@ -63,6 +68,8 @@ def resample(waveform: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Ten
     """Resample (..., T) samples from ``orig_rate`` to ``new_rate`` (band-limited sinc)."""
     if orig_rate == new_rate:
         return waveform
+    import torchaudio.functional as AF
+
     return AF.resample(waveform, orig_rate, new_rate)
 
 
@@ -103,21 +110,44 @@ def load_audio(
             NaN/inf samples or silent. A WAV file cut short but holding audio is read with a
             warning (see :func:`check_truncation`).
     """
+    import torch
+
     path = Path(path)
     data, rate = _read(path, offset, duration)
     cut = check_truncation(path)
     if cut is not None:
         warnings.warn(f"{cut}; reading what it holds", stacklevel=2)
+    _check_samples(path, data, check_silence)
+    waveform = to_mono(torch.from_numpy(data))  # (T,)
+    if sample_rate is not None:
+        waveform = resample(waveform, rate, sample_rate)
+    return waveform.contiguous()
+
+
+def read_mono(path: str | Path) -> tuple[np.ndarray, int]:
+    """A whole file mixed to mono, at its own rate, in NumPy (no torch): what
+    :func:`stream_audio` gives without resampling, checked the same way (silence allowed).
+
+    Returns:
+        (T,) float32 samples and the file's sample rate.
+
+    Raises:
+        SpeechseqError: as :func:`load_audio`.
+    """
+    path = Path(path)
+    data, rate = _read(path)
+    _check_samples(path, data, check_silence=False)
+    return data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0], rate
+
+
+def _check_samples(path: Path, data: np.ndarray, check_silence: bool) -> None:
+    """(T, C) samples read from ``path``: refuse none, NaN or infinite, and (if asked) silent."""
     if data.shape[0] == 0:
         raise SpeechseqError(f"{path}: holds no audio samples (empty or truncated)")
     if not np.isfinite(data).all():
         raise SpeechseqError(f"{path}: contains NaN or infinite samples")
     if check_silence and float(np.abs(data).max()) < _SILENCE_PEAK:
         raise SpeechseqError(f"{path}: is silent (every sample is near zero)")
-    waveform = to_mono(torch.from_numpy(data))  # (T,)
-    if sample_rate is not None:
-        waveform = resample(waveform, rate, sample_rate)
-    return waveform.contiguous()
 
 
 # A truncated file keeping at least this much audio is read with a warning; less is an error.
@@ -311,6 +341,8 @@ def stream_audio(
         SpeechseqError: as :func:`load_audio`; a fault found part-way (NaN samples, a read
             error) is raised after the blocks before it were yielded.
     """
+    import torch
+
     path = Path(path)
     with _open(path) as f:
         rate = f.samplerate
@@ -352,6 +384,8 @@ def _resample_block(
 ) -> torch.Tensor:
     """Resample (T,) ``center`` with ``left`` and ``right`` as context, returning only the
     samples of ``center`` (``left`` holds a whole number of resampling periods)."""
+    import torch
+
     out = resample(torch.cat([left, center, right]), rate, new_rate)
     start = len(left) * new_rate // rate
     if len(right) == 0:

@@ -265,7 +265,7 @@ def load_recognizer(
     path: str | Path, int8_kernels: bool = True
 ) -> tuple[Recognizer, FeatureConfig, Tokenizer, dict]:
     """Rebuild a recognizer from a checkpoint alone (an ONNX file:
-    :func:`speechseq.onnx.load_onnx_recognizer`).
+    :func:`speechseq.asr.onnx.load_onnx_recognizer`).
 
     Args:
         int8_kernels: run an int8 checkpoint's layers on torch's int8 kernels (CPU only;

@@ -9,71 +9,15 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from speechseq import functional as F
+from speechseq.mel import FeatureConfig
 
 __all__ = ["FeatureConfig", "FeatureExtractor", "SpecAugment", "SpecAugmentConfig"]
-
-
-@dataclass(frozen=True)
-class FeatureConfig:
-    """Log-mel settings; saved in every checkpoint so inference extracts the same features.
-
-    Args:
-        sample_rate: audio is resampled to this rate.
-        n_fft: FFT size in samples (400 = 25 ms at 16 kHz).
-        win_length: window length in samples.
-        hop_length: hop in samples (160 = 10 ms at 16 kHz).
-        n_mels: mel channels.
-        f_min, f_max: mel range in Hz (``f_max`` None = Nyquist).
-        normalize: ``"utterance"`` (per-utterance mean/variance), ``"global"`` (corpus
-            statistics in ``mean``/``std``) or ``"none"``.
-        mean, std: corpus statistics per mel channel, for ``normalize="global"``.
-    """
-
-    sample_rate: int = 16000
-    n_fft: int = 400
-    win_length: int = 400
-    hop_length: int = 160
-    n_mels: int = 80
-    f_min: float = 0.0
-    f_max: float | None = None
-    normalize: str = "utterance"
-    mean: tuple[float, ...] = field(default=())
-    std: tuple[float, ...] = field(default=())
-
-    def __post_init__(self) -> None:
-        if self.normalize not in ("utterance", "global", "none"):
-            raise ValueError(f"normalize must be utterance, global or none, not {self.normalize!r}")
-        # YAML and checkpoints give lists; keep the dataclass hashable.
-        object.__setattr__(self, "mean", tuple(float(x) for x in self.mean))
-        object.__setattr__(self, "std", tuple(float(x) for x in self.std))
-
-    @property
-    def frame_seconds(self) -> float:
-        return self.hop_length / self.sample_rate
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["mean"], d["std"] = list(self.mean), list(self.std)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> FeatureConfig:
-        return cls(**d)
-
-    def with_stats(self, mean: torch.Tensor, std: torch.Tensor) -> FeatureConfig:
-        """A copy holding corpus statistics (n_mels,) each, for global normalisation."""
-        return replace(self, mean=tuple(mean.tolist()), std=tuple(std.tolist()))
-
-    def mel_settings(self) -> FeatureConfig:
-        """The settings that make two configs' mels the same thing, without their
-        normalisation: equal for a voice and a vocoder that fit each other."""
-        return replace(self, normalize="none", mean=(), std=())
 
 
 class FeatureExtractor(nn.Module):

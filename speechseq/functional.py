@@ -9,6 +9,8 @@ from __future__ import annotations
 import torch
 import torchaudio.functional as AF
 
+from speechseq.mel import LOG_FLOOR
+
 __all__ = [
     "mel_filterbank",
     "warp_filterbank",
@@ -18,8 +20,6 @@ __all__ = [
     "normalize_global",
     "spec_augment",
 ]
-
-LOG_FLOOR = 1e-6  # added before log so silence gives a finite value (about -13.8)
 
 
 def mel_filterbank(

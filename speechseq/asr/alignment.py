@@ -22,13 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
-import torchaudio.functional as AF
+import numpy as np
 
-from speechseq.features import FeatureConfig
-from speechseq.models.asr import RecognizerConfig
 from speechseq.text import PieceTokenizer, Tokenizer
+
+if TYPE_CHECKING:  # torch loads only when a torch tensor comes in (asr.lite never sends one)
+    import torch
+
+    from speechseq.mel import FeatureConfig
+    from speechseq.models.asr import RecognizerConfig
 
 __all__ = [
     "Word",
@@ -37,6 +41,7 @@ __all__ = [
     "frame_seconds",
     "ctc_min_frames",
     "forced_align_path",
+    "viterbi_path",
     "token_spans",
     "word_timings",
     "START_LEAD_FRAMES",
@@ -137,6 +142,9 @@ def forced_align_path(
     Raises:
         ValueError: T is too short to emit ``tokens`` (each repeat needs a blank between).
     """
+    import torch
+    import torchaudio.functional as AF
+
     if len(tokens) == 0:
         return torch.full((log_probs.shape[0],), blank_id, dtype=torch.long)
     if log_probs.shape[0] < ctc_min_frames(tokens):
@@ -146,10 +154,56 @@ def forced_align_path(
     return path[0].long()
 
 
-def token_spans(path: torch.Tensor | Sequence[int], blank_id: int = 0) -> list[TokenSpan]:
+def viterbi_path(log_probs: np.ndarray, tokens: Sequence[int], blank_id: int = 0) -> np.ndarray:
+    """:func:`forced_align_path` in NumPy, for the torch-free path (:mod:`speechseq.asr.lite`):
+    the same Viterbi over the blank-interleaved tokens (tested to give torchaudio's path).
+
+    Args:
+        log_probs: (T, V) one utterance's log-probabilities.
+        tokens: the transcript's token ids (no blanks).
+        blank_id: the CTC blank.
+
+    Returns:
+        (T,) int64 token id per frame.
+
+    Raises:
+        ValueError: T is too short to emit ``tokens``.
+    """
+    frames = log_probs.shape[0]
+    if len(tokens) == 0:
+        return np.full(frames, blank_id, dtype=np.int64)
+    if frames < ctc_min_frames(tokens):
+        raise ValueError(f"{frames} frames cannot emit {len(tokens)} tokens")
+    states = np.full(2 * len(tokens) + 1, blank_id, dtype=np.int64)  # (S,) blank, t1, blank, …
+    states[1::2] = tokens
+    # a state may skip the blank before it when it is a token unlike the one two states back
+    skip = np.zeros(len(states), dtype=bool)
+    skip[3::2] = states[3::2] != states[1:-2:2]
+    emit = np.asarray(log_probs, dtype=np.float64)[:, states]  # (T, S)
+    score = np.full(len(states), -np.inf)
+    score[:2] = emit[0, :2]
+    moves = np.zeros((frames, len(states)), dtype=np.int8)  # how far back each state came from
+    for t in range(1, frames):
+        stay = score
+        step = np.concatenate([[-np.inf], score[:-1]])
+        jump = np.where(skip, np.concatenate([[-np.inf, -np.inf], score[:-2]]), -np.inf)
+        best = np.stack([stay, step, jump])  # (3, S)
+        moves[t] = best.argmax(axis=0)  # ties keep the earlier candidate: stay, then step
+        score = best.max(axis=0) + emit[t]
+    state = len(states) - 1 if score[-1] >= score[-2] else len(states) - 2
+    path = np.empty(frames, dtype=np.int64)
+    for t in range(frames - 1, -1, -1):
+        path[t] = states[state]
+        state -= int(moves[t, state])
+    return path
+
+
+def token_spans(
+    path: np.ndarray | torch.Tensor | Sequence[int], blank_id: int = 0
+) -> list[TokenSpan]:
     """The emitted tokens of a (T,) frame path, each with its frames: runs of one non-blank id
     (a repeat separated by blanks is a new token, as in CTC's collapse)."""
-    ids = path.tolist() if isinstance(path, torch.Tensor) else list(path)
+    ids: list[int] = path.tolist() if not isinstance(path, Sequence) else list(path)
     spans: list[TokenSpan] = []
     for t, i in enumerate(ids):
         if i == blank_id:
@@ -171,8 +225,8 @@ PIECE_TAIL_FRAMES = 2.0  # with word pieces, a word ends up to this much after i
 
 
 def word_timings(
-    path: torch.Tensor,
-    log_probs: torch.Tensor,
+    path: np.ndarray | torch.Tensor,
+    log_probs: np.ndarray | torch.Tensor,
     tokenizer: Tokenizer,
     seconds_per_frame: float,
     offset: float = 0.0,
@@ -201,7 +255,7 @@ def word_timings(
     Returns:
         the words in order; joined by spaces they give the CTC-collapsed transcript.
     """
-    posteriors = log_probs.detach().float().exp().cpu()  # (T, V)
+    posteriors = _posteriors(log_probs)  # (T, V)
     last = offset + duration if duration is not None else float("inf")
     groups: list[list[TokenSpan]] = []  # each word's emitting spans
     for span in token_spans(path, tokenizer.blank_id):
@@ -248,7 +302,14 @@ def make_segment(words: Sequence[Word], no_speech: float = 0.0) -> Segment:
     )
 
 
-def no_speech_score(log_probs: torch.Tensor) -> float:
+def _posteriors(log_probs: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(T, V) float32 posteriors of NumPy or torch log-probs (exp in torch for a tensor)."""
+    if isinstance(log_probs, np.ndarray):
+        return np.exp(log_probs.astype(np.float32, copy=False))
+    return log_probs.detach().float().exp().cpu().numpy()
+
+
+def no_speech_score(log_probs: np.ndarray | torch.Tensor) -> float:
     """How little a piece of audio looks like speech: 1 − the mean, over its frames, of the
     most probable symbol's posterior.
 
@@ -266,4 +327,6 @@ def no_speech_score(log_probs: torch.Tensor) -> float:
     """
     if log_probs.shape[0] == 0:
         return 0.0
+    if isinstance(log_probs, np.ndarray):
+        return 1.0 - float(np.exp(log_probs.max(axis=-1).astype(np.float32)).mean())
     return 1.0 - float(log_probs.max(dim=-1).values.exp().mean())

@@ -26,12 +26,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+import numpy as np
 
 from speechseq.asr.beam import DEFAULT_BEAM_SIZE_TOKEN, BeamSearchDecoder, beam_available
 from speechseq.errors import SpeechseqError
 from speechseq.text import Tokenizer
+
+if TYPE_CHECKING:  # torch-free at import: asr.lite decodes NumPy log-probs
+    import torch
 
 __all__ = [
     "DEFAULT_BEAM_SIZE",
@@ -60,19 +64,20 @@ def collapse_ctc(ids: list[int], blank_id: int = 0) -> list[int]:
 
 
 def greedy_decode(
-    log_probs: torch.Tensor, lengths: torch.Tensor, tokenizer: Tokenizer
+    log_probs: torch.Tensor | np.ndarray, lengths: torch.Tensor | np.ndarray, tokenizer: Tokenizer
 ) -> list[str]:
     """Best symbol per frame, collapsed.
 
     Args:
-        log_probs: (B, T, V) per-frame log-probabilities.
+        log_probs: (B, T, V) per-frame log-probabilities (torch or NumPy).
         lengths: (B,) valid frames.
         tokenizer: maps ids back to characters.
 
     Returns:
         B transcripts with surrounding and repeated spaces removed.
     """
-    best = log_probs.argmax(dim=-1).cpu()  # (B, T)
+    best = log_probs.argmax(-1)  # (B, T)
+    best = best if isinstance(best, np.ndarray) else best.cpu()
     texts = []
     for b in range(best.shape[0]):
         ids = collapse_ctc(best[b, : int(lengths[b])].tolist(), tokenizer.blank_id)
@@ -123,6 +128,14 @@ class DecoderConfig:
                 1.0 if self.no_speech_threshold is None else self.no_speech_threshold
             ),
         )
+
+    def summary(self) -> str:
+        """One line for the log: the decoder, its search and the no-speech threshold."""
+        d = self.filled()
+        search = (
+            f" beam {d.beam_size}, LM {d.lm} (weight {d.lm_weight})" if d.kind == "beam" else ""
+        )
+        return f"decoder: {d.kind}{search}; no-speech threshold {d.no_speech_threshold}"
 
 
 def decoding_path(checkpoint: str | Path) -> Path:
@@ -181,7 +194,7 @@ def resolve_decoding(decoding: DecoderConfig | None, tuned: DecoderConfig | None
 
 def make_decoder(
     tokenizer: Tokenizer, config: DecoderConfig | None = None
-) -> Callable[[torch.Tensor, torch.Tensor], list[str]]:
+) -> Callable[..., list[str]]:
     """A ``decode(log_probs (B, T, V), lengths (B,)) -> texts`` function for ``config``.
 
     Beam search without flashlight-text installed falls back to greedy decoding, with a

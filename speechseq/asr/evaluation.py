@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from speechseq.asr.segmentation import audio_source
+from speechseq.asr.sources import audio_source
 from speechseq.asr.transcriber import Transcriber
 from speechseq.data.manifest import Utterance
 from speechseq.errors import SpeechseqError

@@ -36,18 +36,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from speechseq import distributed
 from speechseq.asr.claims import LOCK_FAILED, InputClaims, lock_path
-from speechseq.asr.segmentation import AudioSlice, audio_source
+from speechseq.asr.result import TranscriptionResult
 from speechseq.asr.shards import balanced_part
-from speechseq.asr.transcriber import Transcriber, TranscriptionResult
+from speechseq.asr.sources import AudioSlice, audio_source
 from speechseq.asr.writers import FORMATS, SubtitleOptions, render
 from speechseq.audio import AUDIO_SUFFIXES
 from speechseq.data.manifest import is_kaldi_dir, read_manifest
 from speechseq.errors import SpeechseqError, os_cause
 from speechseq.files import write_text_atomic
+
+if TYPE_CHECKING:  # torch-free at import: asr.lite runs jobs without loading torch
+    from speechseq.asr.lite import LiteTranscriber
+    from speechseq.asr.transcriber import Transcriber
 
 __all__ = [
     "JobFile",
@@ -313,7 +316,7 @@ class RunReport:
 
 
 def run_job(
-    transcriber: Transcriber,
+    transcriber: Transcriber | LiteTranscriber,
     plan: JobPlan,
     report: Path | None = None,
     options: SubtitleOptions | None = None,
@@ -438,6 +441,10 @@ def check_writable(folder: Path) -> None:
 def total_over_ranks(summary: JobSummary) -> JobSummary:
     """Every rank's summary added up (each rank waits here for the others: torchrun stops all
     ranks when one exits non-zero), then the process group left; ``summary`` alone."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # not launched by torchrun: no torch
+        return summary
+    from speechseq import distributed
+
     if distributed.world_size() == 1:
         return summary
     counts = distributed.sum_over_ranks(

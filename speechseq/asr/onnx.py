@@ -8,12 +8,16 @@ The ONNX file maps features to CTC log-probs, as :class:`~speechseq.models.Recog
 Its metadata (``metadata_props``) holds what the rest of the pipeline needs, as JSON:
 ``speechseq_format``, ``model_config``, ``feature_config`` and ``tokenizer`` (the same dicts a
 checkpoint holds), so an ONNX file alone transcribes: ``speechseq transcribe --model
-model.onnx`` (features and decoding in speechseq, the network in ONNX Runtime). Weights are
-float32: ONNX Runtime's int8 quantizer leaves GRUs in float32, and its int8 model ran slower
-than the float32 one here.
+model.onnx`` (features and decoding in speechseq, the network in ONNX Runtime). The network
+computes in float32: ONNX Runtime's int8 quantizer leaves GRUs in float32, and its int8 model
+ran slower than the float32 one here. An int8 checkpoint's weight matrices are stored as their
+int8 integers and per-row scales, turned back into float32 (a Cast and a Mul that ONNX Runtime
+folds when it loads the file), so the file is as small as the checkpoint and its weights are
+exactly the checkpoint's.
 
-Exporting needs the ``onnx`` package and running needs ``onnxruntime``: ``pip install
-'speechseq[onnx]'``.
+Exporting needs the ``onnx`` package (``pip install 'speechseq[onnx]'``); running needs only
+``onnxruntime``, which speechseq depends on: a short job's network runs in it without torch
+(:mod:`speechseq.asr.lite`).
 
 Example:
     >>> export_onnx("asr.pt", "asr.onnx")
@@ -27,6 +31,7 @@ import json
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -92,27 +97,68 @@ def export_onnx(checkpoint: str | Path, out: str | Path) -> Path:
             dynamo=False,
         )
         proto = onnx.load(str(tmp))
+        _store_int8(proto)
         for key, value in meta.items():
             proto.metadata_props.add(key=key, value=value)
         onnx.save(proto, str(tmp))
     return Path(out)
 
 
+def _int8_rows(weight: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``weight`` as int8 integers times a float32 scale per slice along ``axis`` (the scale
+    makes each slice's largest magnitude 127), if that holds it exactly (to float32
+    rounding); None otherwise. True of an int8 checkpoint's weights, dequantized."""
+    peak = np.abs(weight).max(axis=axis, keepdims=True)
+    scale = (peak / 127).astype(np.float32)
+    integers = np.round(weight / np.where(scale == 0, 1, scale))
+    if np.abs(integers.astype(np.float32) * scale - weight).max() > 1e-6 * max(peak.max(), 1e-12):
+        return None
+    return integers.astype(np.int8), scale
+
+
+def _store_int8(proto) -> None:
+    """Store each float32 weight matrix of ``proto`` that is exactly int8 integers times a scale
+    per row (or per column: the exporter transposes linear layers) as those integers and
+    scales, with a Cast and a Mul giving the float32 matrix back under its own name."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    kept, nodes = [], []
+    for init in graph.initializer:
+        weight = numpy_helper.to_array(init)
+        found = None
+        if weight.dtype == np.float32 and weight.ndim >= 2 and weight.size >= 4096:
+            found = _int8_rows(weight, weight.ndim - 1) or _int8_rows(weight, 0)
+        if found is None:
+            kept.append(init)
+            continue
+        integers, scale = found
+        name = init.name
+        kept += [
+            numpy_helper.from_array(integers, f"{name}.int8"),
+            numpy_helper.from_array(scale, f"{name}.scale"),
+        ]
+        nodes += [
+            helper.make_node("Cast", [f"{name}.int8"], [f"{name}.float"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [f"{name}.float", f"{name}.scale"], [name]),
+        ]
+    old = list(graph.node)
+    del graph.initializer[:], graph.node[:]
+    graph.initializer.extend(kept)
+    graph.node.extend(nodes + old)  # topological order: the weights before their users
+
+
 class OnnxRecognizer(nn.Module):
     """An ONNX acoustic model in ONNX Runtime, called like a :class:`Recognizer` (CPU).
 
     Args:
-        path: the ONNX file (from :func:`export_onnx`).
+        session: the file's ONNX Runtime session (:func:`speechseq.asr.lite.read_onnx_recognizer`).
         config: its recognizer config (frame rate, vocabulary).
-        threads: ONNX Runtime's intra-op threads; default: torch's thread count.
     """
 
-    def __init__(self, path: str | Path, config: RecognizerConfig, threads: int | None = None):
+    def __init__(self, session, config: RecognizerConfig):
         super().__init__()
-        ort = require("onnxruntime", "an ONNX model")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or torch.get_num_threads()
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = session
         self.config = config
 
     def forward(
@@ -130,9 +176,13 @@ class OnnxRecognizer(nn.Module):
 
 
 def load_onnx_recognizer(
-    path: str | Path,
+    path: str | Path, threads: int | None = None
 ) -> tuple[OnnxRecognizer, FeatureConfig, Tokenizer, dict]:
     """Rebuild a recognizer from an ONNX file of :func:`export_onnx` alone.
+
+    Args:
+        path: the ONNX file.
+        threads: ONNX Runtime's intra-op threads; default: torch's thread count.
 
     Returns:
         model, feature config, tokenizer and the metadata as a checkpoint-like dict.
@@ -140,20 +190,10 @@ def load_onnx_recognizer(
     Raises:
         SpeechseqError: missing, not ONNX, or without speechseq's metadata.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise SpeechseqError(f"{path}: no such model file")
-    ort = require("onnxruntime", "an ONNX model")
-    try:
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    except Exception as err:  # onnxruntime raises its own types for a file it cannot read
-        raise SpeechseqError(f"{path}: not an ONNX model ({str(err).splitlines()[0]})") from None
-    meta = session.get_modelmeta().custom_metadata_map
-    if "model_config" not in meta:
-        raise SpeechseqError(f"{path}: an ONNX model without speechseq's metadata")
-    state = {k: json.loads(v) if k != "speechseq_format" else v for k, v in meta.items()}
-    config = RecognizerConfig.from_dict(state["model_config"])
-    model = OnnxRecognizer(path, config)
+    from speechseq.asr.lite import read_onnx_recognizer
+
+    session, state = read_onnx_recognizer(path, threads or torch.get_num_threads())
+    model = OnnxRecognizer(session, RecognizerConfig.from_dict(state["model_config"]))
     return (
         model,
         FeatureConfig.from_dict(state["feature_config"]),

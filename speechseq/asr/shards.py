@@ -14,14 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from speechseq import distributed
 from speechseq.errors import SpeechseqError
 
 __all__ = ["balanced_part", "join_ranks", "parse_shard", "report_path", "shard_report"]
@@ -88,11 +86,17 @@ def balanced_part(files: Sequence[Any], index: int, count: int) -> list[Any]:
 def join_ranks(part: int, parts: int, device: str) -> tuple[int, int, str]:
     """Under torchrun, split part ``part`` of ``parts`` further among the ranks (rank r of w
     takes part ``part * w + r`` of ``parts * w``) and join the process group for the final
-    tally; alone, change nothing.
+    tally; alone, change nothing (and load no torch).
 
     Returns:
         this process's part, the number of parts, and its device.
     """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # not launched by torchrun
+        return part, parts, device
+    import torch
+
+    from speechseq import distributed
+
     world = distributed.world_size()  # torchrun's; alone: 1
     if world == 1:
         return part, parts, device

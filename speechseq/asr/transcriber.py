@@ -30,7 +30,6 @@ from torch.utils.data import DataLoader
 
 from speechseq.asr.alignment import (
     Segment,
-    Word,
     forced_align_path,
     frame_seconds,
     make_segment,
@@ -39,6 +38,7 @@ from speechseq.asr.alignment import (
 )
 from speechseq.asr.beam import BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
+from speechseq.asr.result import TranscriptionResult
 from speechseq.asr.segmentation import AudioArray, AudioSlice, FileEnd, Piece, PieceStream
 from speechseq.checkpoint import load_recognizer, precision
 from speechseq.errors import SpeechseqError
@@ -48,51 +48,6 @@ from speechseq.pretrained import recognizer_path
 __all__ = ["Transcriber", "TranscriptionResult"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class TranscriptionResult:
-    """What became of one input file.
-
-    Attributes:
-        path: the input file.
-        text: the transcript ("" if it failed).
-        duration: seconds of audio (0 if it failed before the end of the file).
-        error: why it failed, or None.
-        segments: the pieces of speech, with word times and confidences (see
-            :mod:`speechseq.asr.alignment`).
-        seconds: processing time spent on this file: reading and features in its worker plus
-            its share (by frames) of the batches it was decoded in.
-        truncated: for a WAV file cut short (its header declares more audio than it holds),
-            what it holds and what it declares; the transcript is of what it holds.
-    """
-
-    path: str
-    text: str = ""
-    duration: float = 0.0
-    error: str | None = None
-    segments: list[Segment] = field(default_factory=list)
-    seconds: float = 0.0
-    truncated: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    @property
-    def words(self) -> list[Word]:
-        """Every word of every segment, in order."""
-        return [w for s in self.segments for w in s.words]
-
-    def to_dict(self) -> dict:
-        return {
-            "path": self.path,
-            "text": self.text,
-            "duration": round(self.duration, 3),
-            **({"error": self.error} if self.error else {}),
-            **({"truncated": True} if self.truncated else {}),
-            "segments": [s.to_dict(i) for i, s in enumerate(self.segments)],
-        }
 
 
 def _identity(item):
@@ -179,7 +134,7 @@ class Transcriber:
         path = recognizer_path(path)
         on_cpu = device == "cpu" or (device == "auto" and not torch.cuda.is_available())
         if path.suffix == ".onnx":  # the network runs in ONNX Runtime
-            from speechseq.onnx import load_onnx_recognizer
+            from speechseq.asr.onnx import load_onnx_recognizer
 
             model, feature_config, tokenizer, state = load_onnx_recognizer(path)
         else:
@@ -189,9 +144,7 @@ class Transcriber:
         no_speech = decoding.no_speech_threshold
         parameters = sum(v.numel() for v in state["model"].values())
         log.info("recognizer %s: %.1f M parameters (%s)", path, parameters / 1e6, precision(state))
-        d = decoding.filled()
-        search = f"beam {d.beam_size}, LM {d.lm} (weight {d.lm_weight})" if d.kind == "beam" else ""
-        log.info("decoder: %s %s; no-speech threshold %s", d.kind, search, d.no_speech_threshold)
+        log.info("%s", decoding.summary())
         return cls(
             model,
             FeatureExtractor(feature_config),

@@ -43,6 +43,11 @@ app = sub_app()
 train_app = sub_app()
 
 
+class Engine(str, Enum):
+    auto = "auto"
+    torch = "torch"
+
+
 class OutputFormat(str, Enum):
     txt = "txt"
     json = "json"
@@ -164,7 +169,18 @@ def transcribe(
     beam_tokens: BeamTokensOption = None,
     no_speech_threshold: NoSpeechOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
-    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads (torch's or ONNX Runtime's).")
+    ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="auto: a short job (files of at most --segment-seconds at the model's rate, 2 "
+            "minutes in all; the shipped model or an ONNX file; on a CPU) runs in ONNX Runtime "
+            "without loading torch, which starts in a second where torch alone takes 2; the "
+            "rest runs in torch. torch: always torch (int8 kernels, batches)."
+        ),
+    ] = Engine.auto,
     shard: Annotated[
         str | None,
         typer.Option(
@@ -174,40 +190,52 @@ def transcribe(
     ] = None,
 ) -> None:
     """Transcribe audio files of any length, with word times; exits 1 if any input failed
-    (each failure is named on stderr). Under torchrun the ranks split the inputs."""
-    from speechseq import distributed
+    (each failure is named on stderr). Under torchrun the ranks split the inputs. A short job
+    (a few files of up to SEGMENT_SECONDS at the model's rate, 2 minutes in all, with the
+    shipped model or an ONNX one, on a CPU) runs without loading torch, to start in a second."""
     from speechseq.asr import jobs, shards
-    from speechseq.asr.transcriber import Transcriber
+    from speechseq.asr.lite import lite_transcriber
     from speechseq.asr.writers import SubtitleOptions, render
 
     formats = [f.value for f in fmt]
     printed = formats[0] if len(formats) == 1 else ""
     if output_dir is None and (not printed or printed == "all"):
         raise SpeechseqError("several formats need --output-dir; without it, give one -f")
-    set_threads(threads)
     jobs.flat_malloc()
     part, parts = shards.parse_shard(shard) if shard else (0, 1)
     part, parts, device = shards.join_ranks(part, parts, device)
-    transcriber = Transcriber.from_pretrained(
-        model,
-        device=device,
-        max_batch_seconds=batch_seconds,
-        max_segment_seconds=segment_seconds,
-        decoding=decoding(
-            decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens, no_speech_threshold
-        ),
+    chosen = decoding(
+        decoder, beam_size, lm, lm_weight, word_bonus, beam_tokens, no_speech_threshold
     )
     with _stdin_audio(inputs) as (inputs, labels):
         plan = jobs.plan_job(inputs, output_dir, formats, overwrite, (part, parts))
         plan.labels = labels
+        paths = [job.input for job in plan.todo]
+        transcriber = None
+        if parts == 1 and engine == Engine.auto:
+            transcriber = lite_transcriber(model, paths, chosen, device, threads, segment_seconds)
+        main_rank = True
+        if transcriber is None:  # torch
+            from speechseq import distributed
+            from speechseq.asr.transcriber import Transcriber
+
+            set_threads(threads)
+            transcriber = Transcriber.from_pretrained(
+                model,
+                device=device,
+                max_batch_seconds=batch_seconds,
+                max_segment_seconds=segment_seconds,
+                decoding=chosen,
+            )
+            main_rank = distributed.is_main()
         report = shards.report_path(report, output_dir, part, parts)
         options = SubtitleOptions(
             max_line_width=max_line_width or None,
             max_line_count=max_line_count or None,
             max_words_per_line=max_words_per_line or None,
         )
-        todo = {plan.labels.get(str(job.input), str(job.input)) for job in plan.todo}
-        bar, progress = _progress(len(todo) if distributed.is_main() else 0)  # 0: no bar
+        todo = {plan.labels.get(str(path), str(path)) for path in paths}
+        bar, progress = _progress(len(todo) if main_rank else 0)  # 0: no bar
 
         def on_result(result) -> None:
             if result.truncated:
@@ -231,11 +259,10 @@ def transcribe(
     if summary.skipped:
         line += " (transcripts exist; --overwrite to redo)"
     typer.echo(f"shard {part}/{parts}: {line}" if parts > 1 else line, err=True)
-    ranks = distributed.world_size()
-    summary = jobs.total_over_ranks(summary)
-    if ranks > 1 and distributed.is_main():
-        typer.echo(f"all ranks: {summary}", err=True)
-    if summary.failed:
+    total = jobs.total_over_ranks(summary)
+    if total is not summary and main_rank:
+        typer.echo(f"all ranks: {total}", err=True)
+    if total.failed:
         raise typer.Exit(1)
 
 

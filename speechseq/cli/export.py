@@ -63,9 +63,9 @@ def export(
         bool,
         typer.Option(
             "--onnx",
-            help="Also write the recognizer's network as ONNX (float32), OUTPUT with the "
-            "suffix .onnx; it transcribes with --model, or runs in ONNX Runtime alone "
-            "(pip install 'speechseq[onnx]').",
+            help="Also write the recognizer's network as ONNX (int8 weights stored as int8, "
+            "computed in float32), OUTPUT with the suffix .onnx; it transcribes with --model, "
+            "short jobs without torch. Exporting needs pip install 'speechseq[onnx]'.",
         ),
     ] = False,
     note: Annotated[
@@ -110,7 +110,7 @@ def export(
         raise SpeechseqError("--note takes KEY=VALUE")
     notes: dict[str, object] = {key: value for key, _, value in pairs}
     if onnx:  # before anything is written
-        from speechseq.onnx import require
+        from speechseq.asr.onnx import require
 
         require("onnx", "ONNX export")
     if int8 and float32:
@@ -118,7 +118,7 @@ def export(
     precision = "int8" if int8 else "float32" if float32 else "float16"
     written = [export_checkpoint(source, output, precision=precision, vocoder=vocoder, **notes)]
     if onnx:
-        from speechseq.onnx import export_onnx
+        from speechseq.asr.onnx import export_onnx
 
         written.append(export_onnx(source, onnx_out))
     for source_file, target in copies:

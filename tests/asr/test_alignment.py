@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
 from speechseq.asr.alignment import (
     Word,
+    ctc_min_frames,
     forced_align_path,
     frame_seconds,
     make_segment,
     no_speech_score,
     token_spans,
+    viterbi_path,
     word_timings,
 )
 from speechseq.asr.decoding import greedy_decode
@@ -140,6 +143,38 @@ def test_forced_alignment_of_another_transcript():
     assert torch.equal(forced_align_path(log_probs, []), torch.zeros(8, dtype=torch.long))
     with pytest.raises(ValueError, match="cannot emit"):
         forced_align_path(log_probs[:3], TOK.encode("aab"))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_numpy_viterbi_takes_torchaudios_path(seed):
+    """The torch-free path's forced alignment gives torchaudio's path, on transcripts that fit
+    the log-probs and ones that do not (random words, repeats needing a blank between)."""
+    rng = np.random.default_rng(seed)
+    for _ in range(60):
+        frames = int(rng.integers(4, 90))
+        log_probs = torch.from_numpy(rng.normal(size=(frames, len(TOK))) * 3).float()
+        log_probs = log_probs.log_softmax(dim=-1)  # (T, V)
+        tokens = [int(t) for t in rng.integers(1, len(TOK), int(rng.integers(1, frames // 2 + 2)))]
+        if rng.random() < 0.3:
+            tokens = tokens[:1] * 3 + tokens  # repeats
+        if ctc_min_frames(tokens) > frames:
+            with pytest.raises(ValueError, match="cannot emit"):
+                viterbi_path(log_probs.numpy(), tokens)
+            continue
+        want = forced_align_path(log_probs, tokens).numpy()
+        assert np.array_equal(viterbi_path(log_probs.numpy(), tokens), want)
+    assert np.array_equal(viterbi_path(np.zeros((4, 3)), []), np.zeros(4, dtype=np.int64))
+
+
+def test_word_times_and_no_speech_score_alike_from_numpy_and_torch():
+    log_probs = _peaky("__th_e  _ccaa_t_ s_aatt", 7)  # (T, V)
+    path = log_probs.argmax(dim=-1)
+    want = word_timings(path, log_probs, TOK, 0.04, offset=1.0, duration=2.0)
+    got = word_timings(path.numpy(), log_probs.numpy(), TOK, 0.04, 1.0, 2.0)
+    assert [(w.word, w.start, w.end) for w in got] == [(w.word, w.start, w.end) for w in want]
+    # NumPy's exp and torch's differ in the last bits of float32
+    assert [w.probability for w in got] == pytest.approx([w.probability for w in want], abs=1e-6)
+    assert no_speech_score(log_probs.numpy()) == pytest.approx(no_speech_score(log_probs), abs=1e-6)
 
 
 def test_make_segment_spans_its_words():

@@ -1,15 +1,15 @@
-"""A recognizer's network as ONNX (``speechseq.onnx``), run in ONNX Runtime."""
+"""A recognizer's network as ONNX (``speechseq.asr.onnx``), run in ONNX Runtime."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from speechseq.asr.onnx import OnnxRecognizer, export_onnx, load_onnx_recognizer
 from speechseq.checkpoint import asr_state, save_checkpoint
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig
 from speechseq.models.asr import Recognizer, RecognizerConfig
-from speechseq.onnx import OnnxRecognizer, export_onnx, load_onnx_recognizer
 from speechseq.text import CharTokenizer
 
 # float32 in both; the ONNX GRU and the padded batch reorder sums, so allow rounding-level error

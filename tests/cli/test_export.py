@@ -57,6 +57,20 @@ def test_int8_and_onnx_copies_carry_the_tuned_decoding(exported):
     assert json.loads((folder / "asr.decoding.json").read_text())["lm"] == "lm-default.arpa"
 
 
+def test_the_onnx_copy_of_an_int8_model_stores_its_weights_as_int8(exported):
+    """Its GRU and output matrices are int8 with a float32 scale per row, as in the checkpoint
+    (the file is about the checkpoint's size, not float32's 4×), and the rest stays float32."""
+    import onnx
+    from onnx import TensorProto
+
+    proto = onnx.load(str(exported.with_suffix(".onnx")))
+    kinds = {i.name: i.data_type for i in proto.graph.initializer}
+    int8 = [name for name, kind in kinds.items() if kind == TensorProto.INT8]
+    assert len(int8) == 7  # 3 GRU layers × (input, recurrent) + the output layer
+    assert all(kinds[name.replace(".int8", ".scale")] == TensorProto.FLOAT for name in int8)
+    assert exported.with_suffix(".onnx").stat().st_size < 1.2 * exported.stat().st_size
+
+
 @pytest.mark.parametrize("suffix", [".pt", ".onnx"], ids=["int8", "onnx"])
 def test_exported_copies_transcribe_the_samples(exported, suffix):
     transcripts = _transcripts(exported.with_suffix(suffix))  # beam + LM, as tuned

@@ -14,8 +14,9 @@
 #          bonus, beam size and tokens per frame chosen on dev (local/tune_decoder.py) and the
 #          no-speech threshold that keeps noise from becoming words (local/no_speech.py), all
 #          in int8.decoding.json; the int8 copy evaluated with them on both test parts
-# Stage 5: speechseq export of the int8 copy, its LM and its tuned decoding to
-#          speechseq/pretrained/ (asr-default.pt, lm-default.arpa, asr-default.decoding.json)
+# Stage 5: speechseq export of the int8 copy, its ONNX copy (what a short job runs, without
+#          torch), its LM and its tuned decoding to speechseq/pretrained/ (asr-default.pt,
+#          asr-default.onnx, lm-default.arpa, asr-default.decoding.json)
 # Extra arguments after the options go to `speechseq train asr` as overrides (section.key=value).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -65,6 +66,7 @@ fi
 
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   pretrained=../../../speechseq/pretrained
-  # int8 weights (a quarter of the float32 file) with the LM and tuning beside them
-  speechseq export "$exp_dir/int8.pt" -o "$pretrained/asr-default.pt" --int8 --overwrite
+  # int8 weights (a quarter of the float32 file) with the LM and tuning beside them; the ONNX
+  # copy stores the same int8 weights
+  speechseq export "$exp_dir/int8.pt" -o "$pretrained/asr-default.pt" --int8 --onnx --overwrite
 fi
