@@ -41,7 +41,8 @@ def timed(command: list[str], runs: int, python_path: str | None = None) -> list
     seconds = []
     for _ in range(runs):
         start = time.perf_counter()
-        done = subprocess.run(command, capture_output=True, env=env)
+        # from the tree's own folder: ``python -m`` puts the working folder first on sys.path
+        done = subprocess.run(command, capture_output=True, env=env, cwd=python_path)
         seconds.append(time.perf_counter() - start)
         if done.returncode != 0:
             raise SystemExit(f"{' '.join(command)}: exit {done.returncode}: {done.stderr[-300:]}")
