@@ -133,9 +133,13 @@ class DecoderConfig:
         """One line for the log: the decoder, its search and the no-speech threshold."""
         d = self.filled()
         search = (
-            f" beam {d.beam_size}, LM {d.lm} (weight {d.lm_weight})" if d.kind == "beam" else ""
+            f" (size {d.beam_size}, {d.beam_tokens} tokens a frame, LM {d.lm}, weight "
+            f"{d.lm_weight}, word bonus {d.word_bonus})"
         )
-        return f"decoder: {d.kind}{search}; no-speech threshold {d.no_speech_threshold}"
+        return (
+            f"decoder: {d.kind}{search if d.kind == 'beam' else ''}; "
+            f"no-speech threshold {d.no_speech_threshold}"
+        )
 
 
 def decoding_path(checkpoint: str | Path) -> Path:
