@@ -361,6 +361,8 @@ def run_job(
                 cause = result.error  # its lock could not be written: nor can its transcripts
             elif result.ok and i is not None:
                 for fmt, path in zip(plan.formats, plan.todo[i].outputs, strict=False):
+                    if not plan.overwrite and path.exists():
+                        continue  # an earlier run stopped part-way through this input's files
                     try:
                         write_text_atomic(path, render(result, fmt, options))
                     except OSError as err:  # disk full, folder gone: later files fail too

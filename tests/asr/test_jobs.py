@@ -168,9 +168,12 @@ def test_cli_rerun_redoes_only_inputs_missing_a_format(model_path, speech_dir, t
     assert record["text"] == _expected(speech_dir)["utt1.wav"]
     assert [w["word"] for w in record["segments"][0]["words"]] == record["text"].split()
     (out / "utt1.json").unlink()  # as if killed between writing utt1's two files
+    kept = (out / "utt1.srt").read_text() + "NOTE kept\n"  # the file that was written stays
+    (out / "utt1.srt").write_text(kept)
     second = runner.invoke(app, args)
     assert second.exit_code == 1
     assert "1 succeeded, 1 failed, 3 skipped" in second.stderr.strip().splitlines()[-1]
+    assert (out / "utt1.json").exists() and (out / "utt1.srt").read_text() == kept
     lines = [json.loads(line) for line in report.read_text().splitlines()]
     assert len(lines) == 10
     assert sorted(line["status"] for line in lines[5:]) == ["failed", "ok"] + ["skipped"] * 3

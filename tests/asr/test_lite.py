@@ -93,6 +93,17 @@ def test_silence_noise_and_bad_files(lite, tmp_path):
     assert "44100 Hz" in results["fast"].error
 
 
+def test_silence_is_judged_as_the_torch_path_judges_it():
+    from speechseq.asr.lite import _is_silence
+    from speechseq.asr.segmentation import is_silence
+
+    rng = np.random.default_rng(1)
+    for level in (0.0, 1e-4, 8e-4, 1.2e-3, 0.1):  # -60 dB RMS is 1e-3
+        samples = (rng.normal(size=16050) * level).astype(np.float32)
+        assert _is_silence(samples, 16000) == is_silence(torch.from_numpy(samples), 16000)
+    assert _is_silence(np.zeros(0, np.float32), 16000)
+
+
 def test_which_jobs_run_without_torch(tmp_path):
     short = SAMPLES[:2]
     assert lite_transcriber(None, short) is not None
