@@ -44,7 +44,11 @@ both listeners like the others:
 2. Griffin-Lim on the teacher's own mels (copy synthesis, the voice's feature settings);
 3. the neural vocoder on the teacher's own mels (if the voice has one, or ``--vocoder FILE``);
 4. the acoustic model + Griffin-Lim (``speechseq + griffin-lim``);
-5. the acoustic model + the neural vocoder (``speechseq``, the voice as it ships).
+5. the acoustic model + the neural vocoder (``speechseq``, the voice as it ships);
+5b. a duration voice given the teacher's own character durations instead of its predicted ones
+   (measured on the teacher's audio by CTC forced alignment with the recognizer, as its training
+   durations were), through its vocoder: what of row 5's loss the duration predictor causes and
+   what the mel decoder does. Its RTF leaves out the alignment.
 
 and a table of PESQ (wideband), STOI and mel-cepstral distortion of rows 2 and 3 against row 1
 (``benchmarks/voice_quality.py``; ``pesq`` and ``pystoi`` are in the bench extra). A copy row's
@@ -82,13 +86,22 @@ from speechseq.asr.decoding import DecoderConfig
 from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import load_audio, resample, save_audio
 from speechseq.checkpoint import load_synthesizer
-from speechseq.data.tts import trim_silence
+from speechseq.data.manifest import read_manifest
+from speechseq.data.tts import TtsDataset, trim_silence
 from speechseq.errors import SpeechseqError
+from speechseq.features import FeatureExtractor
 from speechseq.metrics import error_counts
 from speechseq.pretrained import char_recognizer_path, default_voice_path
-from speechseq.text import normalize_text
+from speechseq.text import CharTokenizer, normalize_text
+from speechseq.tts.durations import align_corpus, read_durations
 from speechseq.tts.speaker import Speaker
-from speechseq.tts.vocoder import GRIFFIN_LIM, GriffinLimVocoder, NeuralVocoder, Vocoder
+from speechseq.tts.vocoder import (
+    GRIFFIN_LIM,
+    GriffinLimVocoder,
+    NeuralVocoder,
+    Vocoder,
+    choose_vocoder,
+)
 
 SENTENCES = Path(__file__).parent / "data" / "tts_sentences.txt"
 POCKETSPHINX_RATE = 16000  # the rate of its default en-us acoustic model
@@ -103,6 +116,7 @@ OURS = "speechseq"
 COPY = "griffin-lim on the teacher's mels"
 NEURAL_COPY = "neural vocoder on the teacher's mels"
 WITH_GRIFFIN_LIM = f"{OURS} + griffin-lim"
+ON_TEACHER_DURATIONS = f"{OURS} on the teacher's durations"
 
 
 def _flite(voice: str) -> Callable[[str, str], list[str]]:
@@ -202,7 +216,8 @@ def get_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Also the vocoders alone on the teacher's own mels (copy synthesis: Griffin-Lim, "
         "and the neural vocoder if the voice has one), with PESQ, STOI and mel-cepstral "
-        "distortion against the teacher's audio, and the voice with Griffin-Lim.",
+        "distortion against the teacher's audio, the voice with Griffin-Lim, and a duration "
+        "voice on the teacher's own durations.",
     )
     parser.add_argument("--limit", type=int, default=None, help="Only the first N sentences.")
     parser.add_argument("--threads", type=int, default=None, help="Torch CPU threads.")
@@ -263,6 +278,62 @@ def run_copy_synthesis(
     copy_synthesis(audio[:1], vocoder, config)  # warm caches
     waveforms, seconds = copy_synthesis(audio, vocoder, config)
     return SystemRun(name, waveforms, config.sample_rate, seconds)
+
+
+def run_on_teacher_durations(
+    teacher: SystemRun,
+    sentences: Sequence[str],
+    model: Path,
+    recognizer: Path,
+    vocoder: str | None,
+    scratch: Path,
+) -> SystemRun | None:
+    """Stage 5b: a duration voice's mels on the teacher's character durations (measured as its
+    training durations were: trimmed audio, CTC forced alignment with ``recognizer``), through
+    its vocoder; None for a voice that does not take durations."""
+    voice, features, tokenizer, state = load_synthesizer(model, int8_kernels=False)
+    if voice.config.kind != "duration" or not isinstance(tokenizer, CharTokenizer):
+        return None
+    manifest, durations = scratch / "teacher.jsonl", scratch / "teacher.durations.jsonl"
+    lines = []
+    for i, (waveform, text) in enumerate(zip(teacher.waveforms, sentences, strict=True)):
+        audio = scratch / f"{i:03d}.wav"
+        rate = features.sample_rate
+        samples = resample(waveform, teacher.sample_rate, rate)
+        save_audio(audio, samples, rate)
+        seconds = len(samples) / rate
+        lines.append(
+            json.dumps({"audio": str(audio), "text": normalize_text(text), "duration": seconds})
+        )
+    manifest.write_text("\n".join(lines) + "\n")
+    align_corpus(manifest, durations, recognizer, features, TRIM_DB, TRIM_MARGIN, progress=False)
+    char_frames = read_durations(durations)
+    dataset = TtsDataset(
+        read_manifest(manifest),
+        FeatureExtractor(features),
+        tokenizer,
+        TRIM_DB,
+        TRIM_MARGIN,
+        char_frames=char_frames,
+    )
+    chosen = choose_vocoder(vocoder, state, features)
+    waveforms, seconds = [], []
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            item = dataset[i]
+            if item is None:  # the alignment failed: the sentence is left out of nothing
+                raise SpeechseqError(f"sentence {i + 1}: no teacher durations")
+            begun = time.perf_counter()
+            tokens = item["tokens"][None]  # (1, L)
+            mel = voice(
+                tokens,
+                torch.tensor([tokens.shape[1]]),
+                item["mel"][None],
+                item["char_frames"][None],
+            )[1][0]  # (T, n_mels)
+            waveforms.append(chosen(mel))
+            seconds.append(time.perf_counter() - begun)
+    return SystemRun(ON_TEACHER_DURATIONS, waveforms, features.sample_rate, seconds)
 
 
 def copy_quality(teacher: SystemRun, copy: SystemRun, model: Path) -> dict:
@@ -611,6 +682,11 @@ def run(args: argparse.Namespace) -> None:
             copies.append(run_copy_synthesis(runs[1], Path(model), neural, NEURAL_COPY))
             runs.append(run_speechseq(Path(model), sentences, WITH_GRIFFIN_LIM, GRIFFIN_LIM))
         runs += copies
+        with tempfile.TemporaryDirectory(prefix="bench-tts-") as scratch:
+            oracle = run_on_teacher_durations(
+                runs[1], sentences, Path(model), Path(recognizer), args.vocoder, Path(scratch)
+            )
+        runs += [oracle] if oracle is not None else []
     measure_durations(runs)
     listen(runs, Path(recognizer), not args.no_pocketsphinx)
     score(runs, sentences)
