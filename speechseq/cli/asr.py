@@ -170,7 +170,11 @@ def transcribe(
     no_speech_threshold: NoSpeechOption = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     threads: Annotated[
-        int | None, typer.Option(help="CPU threads (torch's or ONNX Runtime's).")
+        int | None,
+        typer.Option(
+            help="CPU threads: torch's (default: every CPU), or ONNX Runtime's on a short job "
+            "(default 1: it starts sooner than a pool of every core)."
+        ),
     ] = None,
     engine: Annotated[
         Engine,
