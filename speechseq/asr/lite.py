@@ -40,7 +40,7 @@ from speechseq.asr.alignment import make_segment, no_speech_score, viterbi_path,
 from speechseq.asr.beam import BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
 from speechseq.asr.result import TranscriptionResult
-from speechseq.audio import check_truncation, read_mono
+from speechseq.audio import check_truncation, is_silence, read_mono
 from speechseq.errors import SpeechseqError
 from speechseq.mel import FeatureConfig, log_mel_features, mel_filterbank_np
 from speechseq.pretrained import recognizer_path
@@ -52,8 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["LITE_MAX_SECONDS", "LiteTranscriber", "lite_transcriber", "read_onnx_recognizer"]
 
 LITE_MAX_SECONDS = 120.0  # a job with more audio than this loads torch: its int8 batches win
-_SILENCE_DB = -60.0  # as speechseq.asr.segmentation.SILENCE_DB, over 10 ms frames
-_FLOOR_DB = -100.0
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +92,6 @@ def read_onnx_recognizer(path: str | Path, threads: int | None = None):
     if "model_config" not in meta:
         raise SpeechseqError(f"{path}: an ONNX model without speechseq's metadata")
     return session, {k: json.loads(v) if k != "speechseq_format" else v for k, v in meta.items()}
-
-
-def _is_silence(samples: np.ndarray, sample_rate: int) -> bool:
-    """:func:`speechseq.asr.segmentation.is_silence` in NumPy: every 10 ms frame below -60 dB."""
-    frame = max(1, round(0.01 * sample_rate))
-    if len(samples) == 0:
-        return True
-    padded = np.pad(samples.astype(np.float64), (0, -len(samples) % frame)).reshape(-1, frame)
-    power = np.maximum((padded**2).mean(axis=1), 10 ** (_FLOOR_DB / 10))
-    return bool((10 * np.log10(power)).max() < _SILENCE_DB)
 
 
 class LiteTranscriber:
@@ -217,7 +205,7 @@ class LiteTranscriber:
         if duration > self.max_segment_seconds:
             raise SpeechseqError(f"{path}: longer than {self.max_segment_seconds:g} s")
         segments = []
-        if not _is_silence(samples, rate):
+        if not is_silence(samples, rate):
             segment = self._segment(samples, duration)
             segments = [segment] if segment is not None else []
         return TranscriptionResult(

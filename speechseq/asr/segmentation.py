@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from speechseq.asr.sources import AudioArray, AudioSlice, audio_source
-from speechseq.audio import check_truncation, stream_audio
+from speechseq.audio import SILENCE_DB, check_truncation, is_silence, stream_audio
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
 
@@ -50,7 +50,6 @@ __all__ = [
 FRAME_SECONDS = 0.01
 SMOOTH_SECONDS = 0.2
 QUIET_MARGIN_DB = 3.0
-SILENCE_DB = -60.0  # frame RMS in dB full scale below which a frame holds no speech
 _FLOOR_DB = -100.0  # digital silence; keeps log finite and ties among silent frames exact
 
 
@@ -138,12 +137,6 @@ def split_at_pauses(
             buffer, start = buffer[cut:].clone(), start + cut
     if len(buffer):
         yield start, buffer
-
-
-def is_silence(waveform: torch.Tensor, sample_rate: int) -> bool:
-    """True when every 10 ms frame of (T,) ``waveform`` is below :data:`SILENCE_DB`."""
-    frame = max(1, round(FRAME_SECONDS * sample_rate))
-    return len(waveform) == 0 or bool(frame_rms_db(waveform, frame).max() < SILENCE_DB)
 
 
 @dataclass

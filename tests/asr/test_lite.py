@@ -93,15 +93,16 @@ def test_silence_noise_and_bad_files(lite, tmp_path):
     assert "44100 Hz" in results["fast"].error
 
 
-def test_silence_is_judged_as_the_torch_path_judges_it():
-    from speechseq.asr.lite import _is_silence
-    from speechseq.asr.segmentation import is_silence
+def test_silence_is_judged_on_numpy_and_torch_samples_alike():
+    """Both paths skip audio whose every 10 ms frame is below -60 dB (an RMS of 1e-3)."""
+    from speechseq.audio import is_silence
 
     rng = np.random.default_rng(1)
-    for level in (0.0, 1e-4, 8e-4, 1.2e-3, 0.1):  # -60 dB RMS is 1e-3
+    for level, silent in ((0.0, True), (1e-4, True), (8e-4, True), (1.2e-3, False), (0.1, False)):
         samples = (rng.normal(size=16050) * level).astype(np.float32)
-        assert _is_silence(samples, 16000) == is_silence(torch.from_numpy(samples), 16000)
-    assert _is_silence(np.zeros(0, np.float32), 16000)
+        assert is_silence(samples, 16000) is silent, level
+        assert is_silence(torch.from_numpy(samples), 16000) is silent, level
+    assert is_silence(np.zeros(0, np.float32), 16000)
 
 
 def test_which_jobs_run_without_torch(tmp_path):
