@@ -47,6 +47,7 @@ __all__ = [
     "START_LEAD_FRAMES",
     "PIECE_TAIL_FRAMES",
     "make_segment",
+    "piece_words",
     "no_speech_score",
 ]
 
@@ -289,6 +290,33 @@ def word_timings(
             )
         )
     return words
+
+
+def piece_words(
+    log_probs: np.ndarray | torch.Tensor,
+    text: str | None,
+    tokenizer: Tokenizer,
+    seconds_per_frame: float,
+    offset: float = 0.0,
+    duration: float | None = None,
+) -> list[Word]:
+    """A decoded piece's words with their times: from the greedy path when ``text`` is None
+    (greedy decoding: that path is its transcript's forced alignment), else from ``text``'s
+    forced alignment (a beam's transcript): :func:`forced_align_path` for torch log-probs,
+    :func:`viterbi_path` for NumPy ones (the same path).
+
+    Args:
+        log_probs: (T, V) the piece's log-probabilities.
+        text: its transcript, or None for the greedy one.
+        tokenizer, seconds_per_frame, offset, duration: as :func:`word_timings`.
+    """
+    if text is None:
+        path = log_probs.argmax(-1)  # (T,)
+    elif isinstance(log_probs, np.ndarray):
+        path = viterbi_path(log_probs, tokenizer.encode(text), tokenizer.blank_id)
+    else:
+        path = forced_align_path(log_probs, tokenizer.encode(text), tokenizer.blank_id)
+    return word_timings(path, log_probs, tokenizer, seconds_per_frame, offset, duration)
 
 
 def make_segment(words: Sequence[Word], no_speech: float = 0.0) -> Segment:

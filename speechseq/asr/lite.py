@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import soundfile as sf
 
-from speechseq.asr.alignment import make_segment, no_speech_score, viterbi_path, word_timings
+from speechseq.asr.alignment import make_segment, no_speech_score, piece_words
 from speechseq.asr.beam import BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
 from speechseq.asr.result import TranscriptionResult
@@ -227,12 +227,8 @@ class LiteTranscriber:
         no_speech = no_speech_score(lp)
         if no_speech > self.no_speech_threshold:
             return None  # noise: whatever words it gives are invented
-        text = self.decoder(log_probs, out_lengths)[0]
-        if self._beam:  # align the beam's transcript to get word times
-            path = viterbi_path(lp, self.tokenizer.encode(text), self.tokenizer.blank_id)
-        else:  # greedy: the best path is the alignment
-            path = lp.argmax(axis=-1)
-        words = word_timings(path, lp, self.tokenizer, self.frame_seconds, 0.0, duration)
+        text = self.decoder(log_probs, out_lengths)[0] if self._beam else None  # None: greedy
+        words = piece_words(lp, text, self.tokenizer, self.frame_seconds, 0.0, duration)
         return make_segment(words, no_speech) if words else None
 
 

@@ -30,11 +30,10 @@ from torch.utils.data import DataLoader
 
 from speechseq.asr.alignment import (
     Segment,
-    forced_align_path,
     frame_seconds,
     make_segment,
     no_speech_score,
-    word_timings,
+    piece_words,
 )
 from speechseq.asr.beam import BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
@@ -360,13 +359,9 @@ class Transcriber:
             if no_speech > self.no_speech_threshold:
                 segments.append((piece, None))  # noise: whatever words it gives are invented
                 continue
-            if texts is None:  # greedy: the best path is the alignment (asr.alignment)
-                path = lp.argmax(dim=-1)  # (T'_b,)
-            else:  # beam: align its transcript to get word times
-                ids = self.tokenizer.encode(texts[b])
-                path = forced_align_path(lp, ids, self.tokenizer.blank_id)  # (T'_b,)
-            words = word_timings(
-                path, lp, self.tokenizer, self.frame_seconds, piece.offset, piece.duration
+            text = None if texts is None else texts[b]  # None: greedy
+            words = piece_words(
+                lp, text, self.tokenizer, self.frame_seconds, piece.offset, piece.duration
             )
             segments.append((piece, make_segment(words, no_speech) if words else None))
         share = (time.perf_counter() - started) / float(lengths.sum())

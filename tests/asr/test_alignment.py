@@ -13,6 +13,7 @@ from speechseq.asr.alignment import (
     frame_seconds,
     make_segment,
     no_speech_score,
+    piece_words,
     token_spans,
     viterbi_path,
     word_timings,
@@ -175,6 +176,17 @@ def test_word_times_and_no_speech_score_alike_from_numpy_and_torch():
     # NumPy's exp and torch's differ in the last bits of float32
     assert [w.probability for w in got] == pytest.approx([w.probability for w in want], abs=1e-6)
     assert no_speech_score(log_probs.numpy()) == pytest.approx(no_speech_score(log_probs), abs=1e-6)
+
+
+def test_piece_words_from_the_greedy_path_or_a_transcript_numpy_or_torch():
+    log_probs = _peaky("__ca_t__")  # greedy says "cat"
+    for lp in (log_probs, log_probs.numpy()):
+        assert [w.word for w in piece_words(lp, None, TOK, 0.04)] == ["cat"]
+        words = piece_words(lp, "cut", TOK, 0.04, offset=1.0)
+        assert [w.word for w in words] == ["cut"] and words[0].start >= 1.0
+    want = piece_words(log_probs, "cut", TOK, 0.04)
+    got = piece_words(log_probs.numpy(), "cut", TOK, 0.04)
+    assert [(w.start, w.end) for w in got] == [(w.start, w.end) for w in want]
 
 
 def test_make_segment_spans_its_words():
