@@ -35,8 +35,6 @@ __all__ = [
     "to_mono",
     "audio_duration",
     "check_truncation",
-    "is_silence",
-    "SILENCE_DB",
     "truncation",
     "AUDIO_SUFFIXES",
     "MIN_TRUNCATED_SECONDS",
@@ -50,25 +48,6 @@ AUDIO_SUFFIXES = (
 
 # Peak amplitude below which a file counts as silent (about -90 dBFS).
 _SILENCE_PEAK = 3e-5
-SILENCE_DB = -60.0  # frame RMS in dB full scale below which a 10 ms frame holds no speech
-_LEVEL_FLOOR_DB = -100.0  # digital silence, kept finite
-
-
-def is_silence(samples: np.ndarray | torch.Tensor, sample_rate: int) -> bool:
-    """True when every 10 ms frame of (T,) ``samples`` (NumPy, or a CPU tensor) is below
-    :data:`SILENCE_DB`: a piece of audio with no speech to transcribe, whatever its length."""
-    frame = max(1, round(0.01 * sample_rate))
-    if len(samples) == 0:
-        return True
-    x = np.asarray(samples, dtype=np.float32)  # a float32 CPU tensor: no copy
-    whole = len(x) // frame * frame
-    # squares in float32, their means in float64 (a tenth of the time of squaring in float64;
-    # this runs on every piece of a folder job)
-    power = np.square(x[:whole]).reshape(-1, frame).mean(axis=1, dtype=np.float64)  # (N,)
-    if whole < len(x):  # the last, partial frame, as if padded with zeros
-        power = np.append(power, np.square(x[whole:], dtype=np.float64).sum() / frame)
-    loudest = max(float(power.max()), 10 ** (_LEVEL_FLOOR_DB / 10))
-    return bool(10 * np.log10(loudest) < SILENCE_DB)
 
 
 def to_mono(waveform: torch.Tensor) -> torch.Tensor:

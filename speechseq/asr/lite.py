@@ -40,7 +40,8 @@ from speechseq.asr.alignment import make_segment, no_speech_score, piece_words
 from speechseq.asr.beam import BeamSearchDecoder
 from speechseq.asr.decoding import DecoderConfig, make_decoder, resolve_decoding, tuned_decoding
 from speechseq.asr.result import TranscriptionResult
-from speechseq.audio import check_truncation, is_silence, read_mono
+from speechseq.asr.silence import is_silence
+from speechseq.audio import check_truncation, read_mono
 from speechseq.errors import SpeechseqError
 from speechseq.mel import FeatureConfig, log_mel_features, mel_filterbank_np
 from speechseq.pretrained import recognizer_path

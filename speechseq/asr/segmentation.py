@@ -28,8 +28,9 @@ from pathlib import Path
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from speechseq.asr.silence import SILENCE_DB, is_silence
 from speechseq.asr.sources import AudioArray, AudioSlice, audio_source
-from speechseq.audio import SILENCE_DB, check_truncation, is_silence, stream_audio
+from speechseq.audio import check_truncation, stream_audio
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
 

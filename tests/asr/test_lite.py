@@ -95,7 +95,7 @@ def test_silence_noise_and_bad_files(lite, tmp_path):
 
 def test_silence_is_judged_on_numpy_and_torch_samples_alike():
     """Both paths skip audio whose every 10 ms frame is below -60 dB (an RMS of 1e-3)."""
-    from speechseq.audio import is_silence
+    from speechseq.asr.silence import is_silence
 
     rng = np.random.default_rng(1)
     for level, silent in ((0.0, True), (1e-4, True), (8e-4, True), (1.2e-3, False), (0.1, False)):
