@@ -25,7 +25,24 @@ from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureExtractor
 from speechseq.text import CharTokenizer
 
-__all__ = ["TtsBatch", "TtsDataset", "collate_tts", "stop_targets", "trim_silence"]
+__all__ = ["TtsBatch", "TtsDataset", "collate_tts", "stop_targets", "trim_bounds", "trim_silence"]
+
+
+def trim_bounds(
+    waveform: torch.Tensor, top_db: float, hop_length: int, margin: int = 0
+) -> tuple[int, int]:
+    """Where :func:`trim_silence` cuts: ``(start, end)`` samples of ``waveform`` it keeps (all
+    of it when nothing is loud)."""
+    frame = 4 * hop_length
+    padded = torch.nn.functional.pad(waveform, (frame // 2, frame // 2))
+    frames = padded.unfold(0, frame, hop_length)  # (N, frame)
+    db = 10 * torch.log10(frames.square().mean(dim=1).clamp(min=1e-20))  # (N,)
+    loud = torch.nonzero(db > db.max() - top_db).squeeze(1)
+    if loud.numel() == 0:
+        return 0, len(waveform)
+    start = int(loud[0]) * hop_length
+    end = min(len(waveform), (int(loud[-1]) + 1) * hop_length)
+    return max(0, start - margin), min(len(waveform), end + margin)
 
 
 def trim_silence(
@@ -44,16 +61,8 @@ def trim_silence(
     Returns:
         (T',) samples, T' <= T.
     """
-    frame = 4 * hop_length
-    padded = torch.nn.functional.pad(waveform, (frame // 2, frame // 2))
-    frames = padded.unfold(0, frame, hop_length)  # (N, frame)
-    db = 10 * torch.log10(frames.square().mean(dim=1).clamp(min=1e-20))  # (N,)
-    loud = torch.nonzero(db > db.max() - top_db).squeeze(1)
-    if loud.numel() == 0:
-        return waveform
-    start = int(loud[0]) * hop_length
-    end = min(len(waveform), (int(loud[-1]) + 1) * hop_length)
-    return waveform[max(0, start - margin) : min(len(waveform), end + margin)]
+    start, end = trim_bounds(waveform, top_db, hop_length, margin)
+    return waveform[start:end]
 
 
 class TtsDataset(Dataset):
