@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 
 from speechseq.asr.transcriber import Transcriber
 from speechseq.audio import resample, save_audio
-from speechseq.checkpoint import TTS_FORMAT, tts_state
+from speechseq.checkpoint import TTS_FORMAT, load_synthesizer, tts_state
 from speechseq.data import TtsDataset, Utterance, collate_tts
 from speechseq.errors import SpeechseqError
 from speechseq.features import FeatureConfig, FeatureExtractor
@@ -44,6 +44,7 @@ from speechseq.models import (
     config_from_dict,
 )
 from speechseq.optim import make_optimization, optimizer_step
+from speechseq.pretrained import voice_path
 from speechseq.text import CharTokenizer
 from speechseq.tracking import MetricsLog, require_tensorboard
 from speechseq.training import (
@@ -224,10 +225,12 @@ def train_tts(config: TtsExperimentConfig, resume: bool = False, progress: bool 
         require_tensorboard()  # before the run's folder is made
     out_dir, state = prepare_out_dir(config, resume, TTS_FORMAT)
     log = MetricsLog(out_dir / "metrics.jsonl", tc.tensorboard)
-    feature_config, model_config, tokenizer = choose_model(config, state, train_utts)
+    feature_config, model_config, tokenizer, weights = choose_model(config, state, train_utts)
     torch.manual_seed(tc.seed)
     # a text-to-speech config builds one of the two synthesizers
     model = cast("Synthesizer | DurationSynthesizer", build_model(model_config).to(device))
+    if weights is not None:
+        model.load_state_dict(weights)
     extractor = FeatureExtractor(feature_config)
     train_frames, dev_frames = _char_frames(config, model_config.kind)
     data = config.data
@@ -282,8 +285,6 @@ def load_sets(config: TtsExperimentConfig) -> tuple[list[Utterance], list[Uttera
     """The training and dev utterances, after checking the settings text-to-speech needs."""
     if config.features.normalize == "utterance":
         raise SpeechseqError("features.normalize: text-to-speech needs global or none")
-    if config.train.init_from:
-        raise SpeechseqError("train.init_from: fine-tuning is only for recognizers so far")
     data = config.data
     train_utts = load_set(data.train_manifest, data.max_duration, data.max_missing)
     if not train_utts:
@@ -296,15 +297,29 @@ def load_sets(config: TtsExperimentConfig) -> tuple[list[Utterance], list[Uttera
 
 def choose_model(
     config: TtsExperimentConfig, state: dict | None, train_utts: list[Utterance]
-) -> tuple[FeatureConfig, SynthesizerConfig | DurationSynthesizerConfig, CharTokenizer]:
-    """Features, model config and tokenizer: a resumed run's from ``last.pt``, a new run's from
-    the config (with corpus statistics for ``global`` normalisation)."""
+) -> tuple[
+    FeatureConfig, SynthesizerConfig | DurationSynthesizerConfig, CharTokenizer, dict | None
+]:
+    """Features, model config, tokenizer and starting weights: a resumed run's from
+    ``last.pt`` (weights None: the checkpointer restores them), a fine-tuning run's
+    (``train.init_from``, a voice checkpoint or ``default``) from that voice, with its float32
+    weights; a new run's from the config (with corpus statistics for ``global``
+    normalisation)."""
     if state is not None:
         return (
             FeatureConfig.from_dict(state["feature_config"]),
             config_from_dict(state["model_config"], "attention"),
             CharTokenizer.from_dict(state["tokenizer"]),
+            None,
         )
+    if config.train.init_from:
+        path = voice_path(config.train.init_from)
+        voice, feature_config, tokenizer, _ = load_synthesizer(path, int8_kernels=False)
+        if not isinstance(tokenizer, CharTokenizer):
+            raise SpeechseqError(f"{path}: not a voice of characters")
+        print(f"fine-tuning {path}: its features and model, not the config's", file=sys.stderr)
+        weights = {k: v.float() for k, v in voice.state_dict().items()}
+        return feature_config, voice.config, tokenizer, weights
     tokenizer = CharTokenizer()
     feature_config = config.features
     if feature_config.normalize == "global" and not feature_config.mean:
@@ -313,7 +328,7 @@ def choose_model(
         stats = tts_feature_stats(TtsDataset(train_utts, raw, tokenizer, *trim))
         feature_config = feature_config.with_stats(*stats)
     model_config = replace(config.model, vocab_size=len(tokenizer), n_mels=feature_config.n_mels)
-    return feature_config, model_config, tokenizer
+    return feature_config, model_config, tokenizer, None
 
 
 def _yardstick(vc: TtsValidationConfig, listener: _Listener | None) -> tuple[str, str]:

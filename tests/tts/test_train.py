@@ -156,6 +156,21 @@ def test_duration_model_trains_listens_and_speaks(tmp_path, tts_manifest, model_
     assert isinstance(model, DurationSynthesizer)
     result = Speaker.from_pretrained(best).speak("Hello there. How are you?")
     assert len(result.sentences) == 2 and all(result.stopped) and result.waveform.numel() > 0
+    # fine-tuning (train.init_from) starts from the voice's weights and shape, whatever the
+    # config's model section says; lr 0 keeps them
+    tuned = values | {
+        "train.init_from": str(best),
+        "train.out_dir": str(tmp_path / "tuned"),
+        "train.lr": 0.0,
+        "train.max_steps": 1,
+        "model.decoder_dim": 16,
+    }
+    tuned_best = train_tts(load_tts_config(None, tuned), progress=False)
+    start, after = load_checkpoint(best, None)["model"], load_checkpoint(tuned_best, None)["model"]
+    assert start.keys() == after.keys()
+    # (a training step moves batch norm's running statistics, not weights)
+    weights = [k for k in start if not k.endswith(("running_mean", "running_var", "_tracked"))]
+    assert all(torch.equal(start[k].float(), after[k].float()) for k in weights)
     missing = dict(values)
     missing.pop("data.train_durations")
     with pytest.raises(SpeechseqError, match="train_durations"):
