@@ -59,10 +59,11 @@ class TrainingConfig:
             for TensorBoard to ``out_dir/tensorboard`` (needs ``pip install
             'speechseq[tensorboard]'``).
         init_from: fine-tune: start from this checkpoint's weights, features, model and
-            tokenizer (``default``: the shipped recognizer's), with a fresh optimizer and
-            schedule (optional; a resumed run ignores it). ``data.tokenizer`` can swap the
-            output units; the config's ``features`` and ``model`` settings are not used (the
-            run names those that differ from the checkpoint's).
+            tokenizer (``default``: the shipped recognizer's, or voice's for a voice), with a
+            fresh optimizer and schedule (optional; a resumed run ignores it). For a
+            recognizer ``data.tokenizer`` can swap the output units; the config's ``features``
+            and ``model`` settings are not used (a recognizer's run names those that differ
+            from the checkpoint's).
     """
 
     out_dir: str = "exp/asr"

@@ -271,7 +271,7 @@ class EpochLoop:
             raise SpeechseqError(
                 f"{last}: its optimizer state is for other parameters than this version's model "
                 "has, so the run cannot be resumed; start a new run in another train.out_dir "
-                f"(a recognizer can start from these weights with train.init_from={last})"
+                f"(it can start from these weights with train.init_from={last})"
             ) from mismatch
         restore_scheduler(scheduler, train_state["scheduler"])
         self.resume(train_state["step"], train_state["epoch"], train_state["batch_in_epoch"])
