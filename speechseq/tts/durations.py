@@ -48,7 +48,13 @@ from speechseq.files import atomic_path
 from speechseq.pretrained import CHAR_RECOGNIZER, PRETRAINED_DIR
 from speechseq.text import CharTokenizer, PieceTokenizer
 
-__all__ = ["align_corpus", "character_durations", "read_durations", "utterance_durations"]
+__all__ = [
+    "align_corpus",
+    "character_durations",
+    "read_durations",
+    "fill_empty",
+    "utterance_durations",
+]
 
 
 def character_durations(
@@ -111,11 +117,11 @@ def character_durations(
     boundaries.append(n_frames)  # (L + 1,)
     durations = [b - a for a, b in zip(boundaries, boundaries[1:], strict=False)]  # (L,)
     if n_frames >= len(durations):
-        _fill_empty(durations)
+        fill_empty(durations)
     return durations
 
 
-def _fill_empty(durations: list[int]) -> None:
+def fill_empty(durations: list[int]) -> None:
     """Give each zero-length token one frame from its nearest token with two or more (the
     longer when two are as near); the tokens between shift by one frame and keep their lengths.
     Needs ``sum(durations) >= len(durations)``."""
