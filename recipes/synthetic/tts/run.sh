@@ -3,6 +3,7 @@
 #
 #   bash recipes/synthetic/tts/run.sh                              # all stages (duration model)
 #   bash recipes/synthetic/tts/run.sh --stage 3 --stop-stage 3     # (resume) training only
+#   FINETUNE= bash recipes/synthetic/tts/run.sh                    # without the phone fine-tune
 #   bash recipes/synthetic/tts/run.sh train.max_minutes=2          # a smoke test
 #   CONFIG=hparams/train.yaml EXP_DIR=exp/tacotron bash recipes/synthetic/tts/run.sh  # attention
 #   EXP_DIR=/scratch/tts RECOGNIZER=path/to/asr.pt bash recipes/synthetic/tts/run.sh
@@ -10,10 +11,14 @@
 # Stage 1: bash prepare.sh (~3 h of flite slt, 1-2 minutes on 2 cores)
 # Stage 2: per-character durations of every train and dev utterance, by CTC forced alignment
 #          with RECOGNIZER, a recognizer of characters (default: the package's asr-char.pt;
-#          speechseq tts durations; only for a config with model kind: duration)
+#          speechseq tts durations; only for a config with model kind: duration); then, for
+#          the fine-tune, those durations aligned to flite's own phone timings
+#          (local/phone_durations.py -> data/*.phone.durations.jsonl)
 # Stage 3: speechseq train tts CONFIG --resume (re-running continues a killed run); each
-#          validation logs RECOGNIZER's CER on free-running dev sentences, if it exists
-# Stage 4: speechseq export of best.pt (float16 weights and configs only) to
+#          validation logs RECOGNIZER's CER on free-running dev sentences, if it exists. With the
+#          default CONFIG, its best.pt is then fine-tuned on the phone durations (FINETUNE,
+#          default hparams/duration_phone.yaml -> EXP_DIR_phone; FINETUNE= skips it)
+# Stage 4: speechseq export of the last run's best.pt (float16 weights and configs only) to
 #          speechseq/pretrained/tts-default.pt
 # Stage 5: the neural vocoder on the recordings' own mels (hparams/vocoder.yaml -> exp/vocoder;
 #          needs pip install 'speechseq[bench]' for its PESQ validation)
@@ -36,6 +41,13 @@ while [ $# -gt 0 ]; do
 done
 config=${CONFIG:-hparams/duration.yaml}
 exp_dir=${EXP_DIR:-exp/duration}
+if [ "$config" = hparams/duration.yaml ]; then
+  finetune=${FINETUNE-hparams/duration_phone.yaml}
+else
+  finetune=${FINETUNE-}
+fi
+final_dir=$exp_dir
+if [ -n "$finetune" ]; then final_dir=${exp_dir}_phone; fi
 recognizer=${RECOGNIZER:-../../../speechseq/pretrained/asr-char.pt}
 
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
@@ -55,6 +67,11 @@ if [ "$stage" -le 2 ] && [ "$stop_stage" -ge 2 ]; then
         speechseq tts durations "data/$part.jsonl" "data/$part.durations.jsonl" \
           --recognizer "$recognizer" --config "$config"
       fi
+      # the fine-tune's durations, aligned to the teacher's phone timings
+      if [ -n "$finetune" ] && [ ! -f "data/$part.phone.durations.jsonl" ]; then
+        python local/phone_durations.py "data/$part.durations.jsonl" \
+          "data/$part.phone.durations.jsonl"
+      fi
     done
   fi
 fi
@@ -67,10 +84,14 @@ if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
     echo "no recognizer at $recognizer: training without the intelligibility check" >&2
   fi
   speechseq train tts "$config" --resume "train.out_dir=$exp_dir" "${listen[@]}" "$@"
+  if [ -n "$finetune" ]; then
+    speechseq train tts "$finetune" --resume "train.out_dir=$final_dir" \
+      "train.init_from=$exp_dir/best.pt" "${listen[@]}" "$@"
+  fi
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
-  speechseq export "$exp_dir/best.pt" -o ../../../speechseq/pretrained/tts-default.pt \
+  speechseq export "$final_dir/best.pt" -o ../../../speechseq/pretrained/tts-default.pt \
     --note teacher="flite slt" --overwrite
 fi
 
@@ -84,8 +105,8 @@ fi
 
 if [ "$stage" -le 6 ] && [ "$stop_stage" -ge 6 ]; then
   for part in train dev; do
-    if [ ! -f "data/$part.durations.jsonl" ]; then
-      echo "error: data/$part.durations.jsonl is missing: run stage 2 first" >&2
+    if [ ! -f "data/$part.phone.durations.jsonl" ]; then
+      echo "error: data/$part.phone.durations.jsonl is missing: run stage 2 first" >&2
       exit 2
     fi
   done
