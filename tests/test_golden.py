@@ -5,9 +5,9 @@ The transcripts and word times in tests/golden/ were written when the shipped re
 the 14-epoch model in int8 (with its beam settings re-tuned on dev), by the torch path; the
 torch-free path (``--engine auto`` on these short files: the same weights in float32 in ONNX
 Runtime) prints the same with the default decoder, and `transcribe-greedy-onnx.txt` with the
-greedy one (two files differ from int8 where frames are near-ties); `synth.wav` when the shipped
-voice began to carry its neural vocoder, and `synth-griffin-lim.wav` (the same voice through
-Griffin-Lim) by the release before the code moved into the asr/, tts/ and cli/ packages. A change
+greedy one (two files differ from int8 where frames are near-ties); `synth.wav` and
+`synth-griffin-lim.wav` (the same voice through Griffin-Lim) when the shipped voice became the
+one fine-tuned on its teacher's phone timings, carrying the neural vocoder. A change
 that alters transcripts or audio must update them on purpose (and say why), not by accident.
 """
 
