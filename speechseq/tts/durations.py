@@ -51,8 +51,8 @@ from speechseq.text import CharTokenizer, PieceTokenizer
 __all__ = [
     "align_corpus",
     "character_durations",
-    "read_durations",
     "fill_empty",
+    "read_durations",
     "utterance_durations",
 ]
 

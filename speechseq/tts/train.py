@@ -318,8 +318,7 @@ def choose_model(
         if not isinstance(tokenizer, CharTokenizer):
             raise SpeechseqError(f"{path}: not a voice of characters")
         print(f"fine-tuning {path}: its features and model, not the config's", file=sys.stderr)
-        weights = {k: v.float() for k, v in voice.state_dict().items()}
-        return feature_config, voice.config, tokenizer, weights
+        return feature_config, voice.config, tokenizer, voice.state_dict()
     tokenizer = CharTokenizer()
     feature_config = config.features
     if feature_config.normalize == "global" and not feature_config.mean:

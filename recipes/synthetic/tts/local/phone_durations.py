@@ -4,9 +4,10 @@
 character recognizer: its boundaries lie on the recognizer's 40 ms grid, and every character,
 spaces included, gets at least one recognizer frame. The teacher (flite) knows exactly where each
 of its phones ends (``flite -psdur``), and its audio is the same every time it speaks a text. This
-script moves each character boundary onto the nearest phone boundary within ``--tolerance``
-frames (:func:`speechseq.tts.durations.snap_durations`), after shifting the phone times by the
-silence the TTS data trims, and writes a durations file of the same form.
+script shifts those phone times by the silence the TTS data trims, aligns each sentence's letters
+to the phones (:func:`align_letters`), gives each character its phones' frames, and writes a
+durations file of the same form. An utterance whose letters fit the phones worse than
+``--max-cost`` keeps its CTC durations.
 
     python local/phone_durations.py data/train.durations.jsonl data/train.phone.durations.jsonl
 
@@ -17,6 +18,7 @@ flite's output unchanged; the script checks that flite's timings end where each 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import subprocess
@@ -62,6 +64,7 @@ ALLOWED: dict[str, set[str]] = {
 }  # fmt: skip
 FREE_SILENT = set("aeiouyhw' ")  # silent at no cost (and spaces, the apostrophe)
 SILENT, MISMATCH, PAUSE = 0.6, 3.0, 3.0
+TWO_PHONES = 0.2  # a letter speaking two phones (x → k s) costs this more than one
 NEAR = 0.02  # cost per frame between a character's CTC centre and its phones' centre
 
 
@@ -111,7 +114,7 @@ def align_letters(
                             c += 0.0 if ch == " " else PAUSE
                         elif ch == " " or ph not in allowed:
                             c += MISMATCH
-                    c += 0.2 * (k - 1)
+                    c += TWO_PHONES * (k - 1)
                 c += NEAR * abs(centres[i] - (edges[j] + edges[j + k]) / 2)
                 if here + c < nxt[j + k]:
                     nxt[j + k], bk[j + k] = here + c, k
@@ -144,9 +147,7 @@ def refine(job: tuple[dict, Path, str, float]) -> tuple[dict | None, float, str]
     lo = 1 if phones[0] == "pau" else 0
     hi = len(phones) - 1 if phones[-1] == "pau" and len(phones) > lo + 1 else len(phones)
     inner = [min(total, max(0, e)) for e in ends[lo : hi - 1]]
-    edges = [0, *inner, total]
-    for i in range(1, len(edges)):
-        edges[i] = max(edges[i], edges[i - 1])
+    edges = list(itertools.accumulate([0, *inner, total], max))  # monotonic
     text = record["text"]
     durations, cost = align_letters(text, phones[lo:hi], edges, record["durations"])
     if cost > max_cost:  # flite read the text otherwise (numbers, abbreviations): keep CTC's
