@@ -37,6 +37,9 @@ class VocoderDataConfig:
         predicted_mels: learn from the voice's own mels of each recording (teacher-forced on
             the measured durations; needs ``voice``, a duration model, and the durations files)
             instead of the recording's mels.
+        real_mel_share: with ``predicted_mels``, the share of each batch's segments cut from
+            the recordings' own mels instead, so that the vocoder keeps rendering real mels
+            while it learns the voice's (0 to 1).
         train_durations, dev_durations: frames per character (``speechseq tts durations``).
         trim_db, trim_margin: the recordings are trimmed as the voice's training trimmed them.
         segment_frames: mel frames per training segment.
@@ -48,6 +51,7 @@ class VocoderDataConfig:
     dev_manifest: str = ""
     voice: str | None = None
     predicted_mels: bool = False
+    real_mel_share: float = 0.0
     train_durations: str | None = None
     dev_durations: str | None = None
     trim_db: float | None = 40.0
@@ -55,6 +59,12 @@ class VocoderDataConfig:
     segment_frames: int = 80
     batch_size: int = 16
     max_utterances: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.real_mel_share <= 1.0:
+            raise ValueError(f"real_mel_share must be between 0 and 1, not {self.real_mel_share}")
+        if self.real_mel_share and not self.predicted_mels:
+            raise ValueError("real_mel_share is for predicted_mels: true")
 
 
 class VocoderCorpus:
@@ -64,12 +74,21 @@ class VocoderCorpus:
         features: per recording, (T, n_mels) normalised log-mels.
         waveforms: per recording, (N,) samples, N ≥ (T - 1) * hop_length.
         hop_length: samples per mel frame.
+        real_features: per recording, other (T, n_mels) mels of it (its own, where
+            ``features`` are the voice's), which a ``real_share`` of the segments are cut from.
+        real_share: that share, 0 to 1.
     """
 
     def __init__(
-        self, features: list[torch.Tensor], waveforms: list[torch.Tensor], hop_length: int
+        self,
+        features: list[torch.Tensor],
+        waveforms: list[torch.Tensor],
+        hop_length: int,
+        real_features: list[torch.Tensor] | None = None,
+        real_share: float = 0.0,
     ) -> None:
         self.features, self.waveforms, self.hop_length = features, waveforms, hop_length
+        self.real_features, self.real_share = real_features, real_share
 
     def __len__(self) -> int:
         return len(self.features)
@@ -92,6 +111,9 @@ class VocoderCorpus:
         feats, targets, contexts = [], [], []
         for i in picks.tolist():
             f, w = self.features[i], self.waveforms[i]
+            if self.real_features is not None and self.real_share > 0:
+                if float(torch.rand((), generator=generator)) < self.real_share:
+                    f = self.real_features[i]
             start = int(torch.randint(0, int(lengths[i]), (1,), generator=generator))
             segment = f[start : start + frames]
             if segment.shape[0] < frames:  # a recording shorter than a segment: pad with its edge
@@ -130,7 +152,8 @@ def load_corpus(
     dataset = TtsDataset(
         utterances, extractor, tokenizer, data.trim_db, data.trim_margin, char_frames=char_frames
     )
-    features, waveforms = [], []
+    features, waveforms, real_features = [], [], []
+    keep_real = voice is not None and data.real_mel_share > 0
     label = f"{Path(manifest).name}: " + ("the voice's mels" if voice is not None else "mels")
     with torch.no_grad():
         for i in tqdm(range(len(dataset)), desc=label, unit="utt", disable=not progress):
@@ -138,6 +161,8 @@ def load_corpus(
             if item is None:
                 continue
             mel = item["mel"]  # (T, n_mels)
+            if keep_real:
+                real_features.append(mel)
             if voice is not None:
                 tokens = item["tokens"][None]  # (1, L)
                 lengths = torch.tensor([tokens.shape[1]])
@@ -146,4 +171,8 @@ def load_corpus(
             waveforms.append(dataset.waveform(i))
     if not features:
         raise SpeechseqError(f"{manifest}: no usable utterances")
-    return VocoderCorpus(features, waveforms, feature_config.hop_length)
+    if not keep_real:
+        return VocoderCorpus(features, waveforms, feature_config.hop_length)
+    return VocoderCorpus(
+        features, waveforms, feature_config.hop_length, real_features, data.real_mel_share
+    )

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from speechseq.models import DurationSynthesizer, DurationSynthesizerConfig
 from speechseq.text import CharTokenizer
 from speechseq.tts.config import tts_feature_config
 from speechseq.tts.vocoder import NeuralVocoder
-from speechseq.tts.vocoder.data import load_corpus
+from speechseq.tts.vocoder.data import VocoderCorpus, load_corpus
 from speechseq.tts.vocoder.losses import VocoderLoss
 from speechseq.tts.vocoder.train import VocoderDataConfig, load_vocoder_config, train_vocoder
 
@@ -129,6 +130,11 @@ def test_predicted_mels_are_the_voices_for_each_recording(tmp_path, tts_manifest
         assert predicted.shape == mine.shape and not torch.allclose(predicted, mine)
         torch.testing.assert_close(wave, other)  # the same recording, trimmed the same way
         torch.testing.assert_close(mine, extractor(wave))
+    mixed = dataclasses.replace(data, real_mel_share=0.5)
+    both = load_corpus(str(tts_manifest), features, mixed, str(durations), progress=False)
+    assert both.real_features is not None and both.real_share == 0.5
+    for mine, real in zip(own.features, both.real_features, strict=True):
+        torch.testing.assert_close(real, mine)
 
     overrides = _overrides(tts_manifest, tmp_path / "run", **{"train.max_steps": 4})
     overrides |= {
@@ -142,11 +148,34 @@ def test_predicted_mels_are_the_voices_for_each_recording(tmp_path, tts_manifest
     assert saved["feature_config"] == features.to_dict()  # the voice's features, statistics too
 
 
+def test_a_share_of_segments_is_cut_from_the_real_mels():
+    """data.real_mel_share: each segment comes whole from the real mels with that chance,
+    and the samples it is paired with are the same either way."""
+    predicted = [torch.zeros(50, 4), torch.zeros(90, 4)]
+    real = [torch.ones(50, 4), torch.ones(90, 4)]
+    waves = [torch.randn(50 * 10), torch.randn(90 * 10)]
+    for share, low, high in ((0.0, 0, 0), (0.3, 0.2, 0.4), (1.0, 1, 1)):
+        corpus = VocoderCorpus(predicted, waves, 10, real, share)
+        feats, target, _ = corpus.batch(400, 20, 16, torch.Generator().manual_seed(0))
+        means = feats.mean(dim=(1, 2))
+        assert bool(((means == 0) | (means == 1)).all())  # never a segment of both
+        assert low <= float(means.mean()) <= high
+        plain = VocoderCorpus(predicted, waves, 10)
+        if share == 0.0:  # the same draws as a corpus without real mels
+            torch.testing.assert_close(
+                target, plain.batch(400, 20, 16, torch.Generator().manual_seed(0))[1]
+            )
+
+
 def test_config_mistakes_are_one_line_errors(tmp_path):
     with pytest.raises(SpeechseqError, match="train_manifest is required"):
         load_vocoder_config(None, {})
     with pytest.raises(SpeechseqError, match="predicted_mels needs voice"):
         load_vocoder_config(None, {"data.train_manifest": "x", "data.predicted_mels": True})
+    with pytest.raises(SpeechseqError, match="real_mel_share is for predicted_mels"):
+        load_vocoder_config(None, {"data.train_manifest": "x", "data.real_mel_share": 0.5})
+    with pytest.raises(SpeechseqError, match="between 0 and 1"):
+        load_vocoder_config(None, {"data.train_manifest": "x", "data.real_mel_share": 1.5})
     with pytest.raises(SpeechseqError, match="best_by pesq needs pesq"):
         load_vocoder_config(None, {"data.train_manifest": "x", "validation.best_by": "pesq"})
     with pytest.raises(SpeechseqError, match="unknown key"):
