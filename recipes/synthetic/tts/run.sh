@@ -22,9 +22,9 @@
 #          speechseq/pretrained/tts-default.pt
 # Stage 5: the neural vocoder on the recordings' own mels (hparams/vocoder.yaml -> exp/vocoder;
 #          needs pip install 'speechseq[bench]' for its PESQ validation)
-# Stage 6: fine-tuned on the shipped voice's own mels of the same recordings
-#          (hparams/vocoder_finetune.yaml -> exp/vocoder_finetune)
-# Stage 7: the shipped voice carries the vocoder (speechseq export --vocoder; default stage 5's,
+# Stage 6: fine-tuned on the shipped voice's own mels of the same recordings, half of each
+#          batch on their own mels (hparams/vocoder_finetune.yaml -> exp/vocoder_finetune)
+# Stage 7: the shipped voice carries the vocoder (speechseq export --vocoder; default stage 6's,
 #          VOCODER=... for another)
 # Extra arguments after the options go to `speechseq train tts` as overrides (section.key=value).
 set -euo pipefail
@@ -96,9 +96,9 @@ if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then
 fi
 
 shipped=../../../speechseq/pretrained/tts-default.pt
-# the vocoder stage 7 ships: stage 5's. Stage 6's fine-tune on the voice's mels measured worse
-# (RESULTS.md, 2026-12-04); VOCODER=exp/vocoder_finetune/best.pt ships it instead.
-vocoder=${VOCODER:-exp/vocoder/best.pt}
+# the vocoder stage 7 ships: stage 6's (RESULTS.md, 2026-12-04); VOCODER=exp/vocoder/best.pt
+# ships stage 5's instead.
+vocoder=${VOCODER:-exp/vocoder_finetune/best.pt}
 if [ "$stage" -le 5 ] && [ "$stop_stage" -ge 5 ]; then
   speechseq train vocoder hparams/vocoder.yaml --resume "data.voice=$shipped"
 fi
