@@ -280,8 +280,9 @@ def train_vocoder(
         data.max_utterances,
         progress,
     )
+    dev_data = dataclasses.replace(data, real_mel_share=0.0)  # validate on what it will hear
     dev = (
-        load_corpus(data.dev_manifest, feature_config, data, data.dev_durations, None, progress)
+        load_corpus(data.dev_manifest, feature_config, dev_data, data.dev_durations, None, progress)
         if data.dev_manifest
         else None
     )
