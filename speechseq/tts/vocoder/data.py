@@ -171,8 +171,10 @@ def load_corpus(
             waveforms.append(dataset.waveform(i))
     if not features:
         raise SpeechseqError(f"{manifest}: no usable utterances")
-    if not keep_real:
-        return VocoderCorpus(features, waveforms, feature_config.hop_length)
     return VocoderCorpus(
-        features, waveforms, feature_config.hop_length, real_features, data.real_mel_share
+        features,
+        waveforms,
+        feature_config.hop_length,
+        real_features if keep_real else None,
+        data.real_mel_share,
     )
